@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { flattenMetrics, renderChart, renderMarkdown } from './report.js';
+
+describe('benchmark report', () => {
+  it('flattens every finite number with its dotted path and drops the rest', () => {
+    expect(flattenMetrics({ setup: 'x', call: { p50Ms: 1.5, p99Ms: 4 }, runs: [3, Number.NaN], ok: true })).toEqual([
+      { name: 'call.p50Ms', value: 1.5 },
+      { name: 'call.p99Ms', value: 4 },
+      { name: 'runs.0', value: 3 },
+    ]);
+  });
+
+  it('renders a table per benchmark and says when one did not complete', () => {
+    const markdown = renderMarkdown({ cores: 2 }, [
+      { name: 'lag', ok: true, seconds: 1, anchor: 'Trove polls', metrics: [{ name: 'p99Ms', value: 12.345 }] },
+      { name: 'fleet', ok: false, seconds: 2, error: 'exit 1; no JSON result', metrics: [] },
+    ]);
+    expect(markdown).toContain('| p99Ms | 12.35 |');
+    expect(markdown).toContain('Anchor: Trove polls');
+    expect(markdown).toContain('Did not complete: exit 1; no JSON result');
+  });
+
+  it('charts only ratio metrics, bars left of the centre for ratios below one', () => {
+    const svg = renderChart([
+      {
+        name: 'lag',
+        ok: true,
+        seconds: 1,
+        metrics: [
+          { name: 'ratioToAnchor', value: 0.01 },
+          { name: 'p50Ms', value: 3 },
+        ],
+      },
+    ]);
+    expect(svg).toContain('lag: ratioToAnchor');
+    expect(svg).not.toContain('p50Ms');
+    expect(svg).toContain('fill="#b5472f"');
+  });
+});

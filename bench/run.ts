@@ -1,0 +1,105 @@
+/**
+ * `npm run bench`: runs every benchmark in this folder, each in its own process (so one's memory and
+ * event loop never colour another's), and writes the report under docs/benchmarks/: results.json,
+ * a Markdown table (docs/benchmarks.md) and an SVG chart of the ratios against each anchor.
+ *
+ * A benchmark is a script `bench/<name>.ts` that prints one JSON object as its last line of output.
+ * Numeric leaves become rows (`a.b.c` paths); a top-level `setup` and `anchor` string describe the run.
+ * `npm run bench -- messaging libvirt-rpc` runs only the named ones.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BenchResult, flattenMetrics, renderChart, renderMarkdown } from './report.js';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const root = dirname(benchDir);
+const outDir = join(root, 'docs', 'benchmarks');
+const perBenchTimeoutMs = 20 * 60_000;
+
+async function listBenchmarks(only: string[]): Promise<string[]> {
+  const names = (await readdir(benchDir))
+    .filter((file) => file.endsWith('.ts') && !['run.ts', 'report.ts'].includes(file) && !file.endsWith('.test.ts'))
+    .map((file) => file.slice(0, -3))
+    .sort();
+  const unknown = only.filter((name) => !names.includes(name));
+  if (unknown.length > 0) throw new Error(`no such benchmark: ${unknown.join(', ')} (have: ${names.join(', ')})`);
+  return only.length > 0 ? names.filter((name) => only.includes(name)) : names;
+}
+
+function runOne(name: string): Promise<BenchResult> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, `${name}.ts`)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), perBenchTimeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const seconds = (Date.now() - started) / 1000;
+      const lastJson = stdout
+        .trim()
+        .split('\n')
+        .reverse()
+        .find((line) => line.trim().startsWith('{'));
+      if (code !== 0 || !lastJson) {
+        resolve({ name, ok: false, seconds, error: `exit ${code ?? signal}; no JSON result`, metrics: [] });
+        return;
+      }
+      try {
+        const parsed = JSON.parse(lastJson) as Record<string, unknown>;
+        resolve({
+          name,
+          ok: true,
+          seconds,
+          setup: typeof parsed.setup === 'string' ? parsed.setup : undefined,
+          anchor: typeof parsed.anchor === 'string' ? parsed.anchor : undefined,
+          metrics: flattenMetrics(parsed),
+          raw: parsed,
+        });
+      } catch (error) {
+        resolve({ name, ok: false, seconds, error: `unparsable result: ${String(error)}`, metrics: [] });
+      }
+    });
+  });
+}
+
+function describeMachine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    kvm: 'not usable here: VMs run under QEMU software emulation (TCG)',
+    date: new Date().toISOString(),
+  };
+}
+
+async function main() {
+  const names = await listBenchmarks(process.argv.slice(2));
+  const results: BenchResult[] = [];
+  for (const name of names) {
+    process.stderr.write(`== bench ${name}\n`);
+    const result = await runOne(name);
+    process.stderr.write(`   ${result.ok ? 'ok' : `FAILED: ${result.error}`} (${result.seconds.toFixed(1)} s)\n`);
+    results.push(result);
+  }
+  const machine = describeMachine();
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'results.json'), `${JSON.stringify({ machine, results }, null, 2)}\n`);
+  await writeFile(join(outDir, 'chart.svg'), renderChart(results));
+  await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(machine, results));
+  process.stderr.write(`wrote docs/benchmarks.md and docs/benchmarks/{results.json,chart.svg}\n`);
+  if (results.some((result) => !result.ok)) process.exitCode = 1;
+}
+
+await main();
