@@ -1,1 +1,2 @@
 export * from './provider/index.js';
+export * from './guest/agent-config.js';
