@@ -1,0 +1,269 @@
+import type { Duplex } from 'node:stream';
+import { KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION, KeepaliveProcedure } from '../protocol/keepalive.generated.js';
+import { remote_error } from '../protocol/remote.generated.js';
+import { decode, XdrError } from '../xdr/index.js';
+import { ConnectionClosedError, LibvirtError, ProtocolError, RpcTimeoutError } from './errors.js';
+import {
+  encodePacket,
+  type Packet,
+  PacketFramer,
+  type PacketHeader,
+  PacketStatus,
+  PacketType,
+  STREAM_CHUNK_MAX,
+} from './packet.js';
+
+export interface CallTarget {
+  program: number;
+  version: number;
+  procedure: number;
+  /** For error messages. */
+  name?: string;
+}
+
+interface Pending {
+  target: CallTarget;
+  resolve(body: Uint8Array): void;
+  reject(error: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+export interface RpcClientOptions {
+  /** Rejects a call with RpcTimeoutError when no reply came in this time (default: none). */
+  callTimeoutMs?: number;
+  /** Sends a keepalive PING this often and closes the connection after `keepaliveCount` unanswered ones. */
+  keepaliveIntervalMs?: number;
+  keepaliveCount?: number;
+}
+
+/** An asynchronous message from the daemon (events), before its body is decoded. */
+export type MessageListener = (header: PacketHeader, body: Uint8Array) => void;
+
+/**
+ * libvirt's RPC over one byte stream: calls multiplexed by serial, replies matched back, daemon messages
+ * (events) and keepalive handled, streams sent. When the stream ends, every pending call rejects with a
+ * ConnectionClosedError and later calls reject at once.
+ */
+export class RpcClient {
+  private serial = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly framer = new PacketFramer();
+  private readonly messageListeners = new Set<MessageListener>();
+  private readonly closeListeners = new Set<(error: ConnectionClosedError) => void>();
+  private closedWith?: ConnectionClosedError;
+  private keepaliveTimer?: NodeJS.Timeout;
+  private unansweredPings = 0;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly options: RpcClientOptions = {},
+  ) {
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', (error) =>
+      this.shutdown(new ConnectionClosedError(`libvirt connection failed: ${error.message}`, { cause: error })),
+    );
+    stream.on('close', () => this.shutdown(new ConnectionClosedError('libvirtd closed the connection')));
+    stream.on('end', () => this.shutdown(new ConnectionClosedError('libvirtd closed the connection')));
+    if (options.keepaliveIntervalMs) this.startKeepalive(options.keepaliveIntervalMs, options.keepaliveCount ?? 5);
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** Calls listens for as long as the client lives. Returns an unsubscribe function. */
+  onMessage(listener: MessageListener): () => void {
+    this.messageListeners.add(listener);
+    return () => this.messageListeners.delete(listener);
+  }
+
+  onClose(listener: (error: ConnectionClosedError) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  /** Sends a CALL and resolves with the REPLY's body, or rejects with the daemon's LibvirtError. */
+  call(target: CallTarget, args: Uint8Array, options: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    const { serial, done } = this.begin(target, options.timeoutMs);
+    this.send({ ...target, type: PacketType.CALL, serial, status: PacketStatus.OK }, args);
+    return done;
+  }
+
+  /**
+   * Runs a call whose reply opens an upload stream (storage_vol_upload): sends the call, then the data in
+   * STREAM packets, then the end marker, and resolves once the daemon confirmed the end.
+   */
+  async upload(target: CallTarget, args: Uint8Array, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    const first = this.begin(target, this.options.callTimeoutMs);
+    this.send({ ...target, type: PacketType.CALL, serial: first.serial, status: PacketStatus.OK }, args);
+    await first.done;
+    // The daemon's answer to the stream (its end or an error) comes on the same serial.
+    const finish = this.begin(target, undefined, first.serial);
+    // Keep a daemon error raised mid-upload from becoming an unhandled rejection before we await it.
+    finish.done.catch(() => {});
+    const header = { ...target, type: PacketType.STREAM, serial: first.serial };
+    for await (const chunk of data) {
+      for (let at = 0; at < chunk.byteLength; at += STREAM_CHUNK_MAX) {
+        if (this.closedWith) throw this.closedWith;
+        if (!this.pending.has(first.serial)) break; // the daemon already failed the stream
+        await this.sendAndDrain(
+          { ...header, status: PacketStatus.CONTINUE },
+          chunk.subarray(at, at + STREAM_CHUNK_MAX),
+        );
+      }
+    }
+    if (this.pending.has(first.serial)) this.send({ ...header, status: PacketStatus.OK }, new Uint8Array(0));
+    await finish.done;
+  }
+
+  /** Closes the connection; pending calls reject with ConnectionClosedError. */
+  close(): void {
+    this.shutdown(new ConnectionClosedError('the libvirt connection was closed by the client'));
+    this.stream.destroy();
+  }
+
+  private begin(target: CallTarget, timeoutMs?: number, reuseSerial?: number) {
+    if (this.closedWith) {
+      const error = this.closedWith;
+      return { serial: -1, done: Promise.reject(error) };
+    }
+    const serial = reuseSerial ?? this.nextSerial();
+    const done = new Promise<Uint8Array>((resolve, reject) => {
+      const entry: Pending = { target, resolve, reject };
+      if (timeoutMs) {
+        entry.timer = setTimeout(() => {
+          this.pending.delete(serial);
+          reject(new RpcTimeoutError(`${target.name ?? target.procedure} got no reply within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.pending.set(serial, entry);
+    });
+    return { serial, done };
+  }
+
+  private nextSerial(): number {
+    this.serial = (this.serial + 1) >>> 0;
+    while (this.pending.has(this.serial)) this.serial = (this.serial + 1) >>> 0;
+    return this.serial;
+  }
+
+  private send(header: PacketHeader, body: Uint8Array): boolean {
+    if (this.closedWith) throw this.closedWith;
+    return this.stream.write(encodePacket(header, body));
+  }
+
+  private async sendAndDrain(header: PacketHeader, body: Uint8Array): Promise<void> {
+    if (this.send(header, body)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    let packets: Packet[];
+    try {
+      packets = this.framer.push(chunk);
+    } catch (error) {
+      // A corrupt stream cannot be resynchronised: fail everything and drop the connection.
+      this.shutdown(new ConnectionClosedError(`libvirt protocol error: ${(error as Error).message}`, { cause: error }));
+      this.stream.destroy();
+      return;
+    }
+    this.unansweredPings = 0;
+    for (const packet of packets) this.dispatch(packet);
+  }
+
+  private dispatch({ header, body }: Packet): void {
+    if (header.program === KEEPALIVE_PROGRAM) {
+      if (header.procedure === KeepaliveProcedure.KEEPALIVE_PROC_PING) {
+        this.send(
+          {
+            program: KEEPALIVE_PROGRAM,
+            version: KEEPALIVE_PROTOCOL_VERSION,
+            procedure: KeepaliveProcedure.KEEPALIVE_PROC_PONG,
+            type: PacketType.MESSAGE,
+            serial: 0,
+            status: PacketStatus.OK,
+          },
+          new Uint8Array(0),
+        );
+      }
+      return;
+    }
+    if (header.type === PacketType.MESSAGE) {
+      for (const listener of this.messageListeners) listener(header, body);
+      return;
+    }
+    if (header.type !== PacketType.REPLY && header.type !== PacketType.STREAM) return;
+    const entry = this.pending.get(header.serial);
+    if (!entry) return; // a late reply to a call that timed out
+    if (header.type === PacketType.STREAM && header.status === PacketStatus.CONTINUE) return; // download data: unused
+    this.pending.delete(header.serial);
+    if (entry.timer) clearTimeout(entry.timer);
+    if (header.status === PacketStatus.ERROR) entry.reject(decodeRemoteError(body, entry.target.name));
+    else entry.resolve(body);
+  }
+
+  private startKeepalive(intervalMs: number, count: number): void {
+    this.keepaliveTimer = setInterval(() => {
+      if (this.unansweredPings >= count) {
+        this.shutdown(new ConnectionClosedError(`libvirtd did not answer ${count} keepalive pings`));
+        this.stream.destroy();
+        return;
+      }
+      this.unansweredPings++;
+      try {
+        this.send(
+          {
+            program: KEEPALIVE_PROGRAM,
+            version: KEEPALIVE_PROTOCOL_VERSION,
+            procedure: KeepaliveProcedure.KEEPALIVE_PROC_PING,
+            type: PacketType.MESSAGE,
+            serial: 0,
+            status: PacketStatus.OK,
+          },
+          new Uint8Array(0),
+        );
+      } catch {
+        // closed: shutdown already ran
+      }
+    }, intervalMs);
+    this.keepaliveTimer.unref();
+  }
+
+  private shutdown(error: ConnectionClosedError): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    for (const [serial, entry] of this.pending) {
+      this.pending.delete(serial);
+      if (entry.timer) clearTimeout(entry.timer);
+      entry.reject(
+        new ConnectionClosedError(
+          `${entry.target.name ?? `procedure ${entry.target.procedure}`} failed: ${error.message}`,
+          {
+            cause: error,
+          },
+        ),
+      );
+    }
+    for (const listener of this.closeListeners) listener(error);
+  }
+}
+
+/** Decodes remote_error; an undecodable error body is itself a ProtocolError. */
+export function decodeRemoteError(body: Uint8Array, procedure?: string): LibvirtError | ProtocolError {
+  try {
+    const error = decode(remote_error, body);
+    return new LibvirtError({ ...error, procedure });
+  } catch (cause) {
+    if (cause instanceof XdrError) return new ProtocolError(`undecodable libvirt error: ${cause.message}`, { cause });
+    throw cause;
+  }
+}
