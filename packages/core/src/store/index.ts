@@ -1,0 +1,3 @@
+export * from './errors.js';
+export { createMemoryStore } from './memory.js';
+export * from './types.js';
