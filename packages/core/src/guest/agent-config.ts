@@ -9,12 +9,13 @@ import { z } from 'zod';
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 const PEM_PRIVATE_KEY = /-----BEGIN (?:EC |RSA )?PRIVATE KEY-----[\s\S]+?-----END (?:EC |RSA )?PRIVATE KEY-----/;
 
-/** A guest id is also an MQTT topic level and a certificate CN: no `/`, `+`, `#` or spaces. */
-export const GuestIdSchema = z
+/**
+ * A guest id is also an MQTT topic level and a certificate CN: the messaging layer's rule (no `/`, `+`, `#`,
+ * and no `.`, which marks service identities).
+ */
+const AgentGuestIdSchema = z
   .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, `_`, `.` or `-` (it is a topic level)');
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'must be 1-128 letters, digits, `_` or `-` (it is a topic level)');
 
 const CertificatePemSchema = z.string().regex(PEM_CERTIFICATE, 'must be a PEM certificate (BEGIN CERTIFICATE)');
 const PrivateKeyPemSchema = z.string().regex(PEM_PRIVATE_KEY, 'must be a PEM private key (BEGIN PRIVATE KEY)');
@@ -72,7 +73,7 @@ export const AgentDatastoreSchema = z.object({
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const AgentConfigSchema = z.object({
-  guestId: GuestIdSchema,
+  guestId: AgentGuestIdSchema,
   instanceId: z.string().min(1),
   broker: AgentBrokerSchema,
   heartbeatIntervalSeconds: z.number().min(0.2).max(3600).default(10),

@@ -1,0 +1,1 @@
+export { Journal, type JournalEntry, type JournalOptions, type Outcome, OutcomeSchema } from './journal.js';

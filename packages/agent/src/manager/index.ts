@@ -1,0 +1,2 @@
+export { BaseManager, errorText } from './base.js';
+export type * from './types.js';

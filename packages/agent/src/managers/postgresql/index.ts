@@ -1,0 +1,1 @@
+export { createPostgresManager, PostgresManager, type PostgresOptions, PostgresOptionsSchema } from './manager.js';

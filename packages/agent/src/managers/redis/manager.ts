@@ -1,0 +1,229 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentError } from '../../errors.js';
+import { BaseManager } from '../../manager/base.js';
+import type { DatabaseSpec, Health, ManagerContext, PrepareRequest, UserInfo, UserSpec } from '../../manager/types.js';
+import { SupervisedProcess } from '../../process/supervised.js';
+import { checkName, findBinary, generatePassword, tailFile, waitHealthy } from '../common.js';
+import { type RedisOptions, RedisOptionsSchema, renderAclFile, renderRedisConf } from './config.js';
+import { RespError, type RespValue, withRedis } from './resp.js';
+
+const ROOT_USER = 'root';
+/** Rights of users made through create_user: everything but server administration (ACL, CONFIG, SHUTDOWN...). */
+const USER_RULES = ['~*', '&*', '+@all', '-@admin'];
+
+/**
+ * Redis: its own redis.conf, ACL file and data dir under `<stateDir>/redis`, a redis-server the agent starts
+ * detached and supervises, users through ACL SETUSER/LIST/DELUSER (persisted with ACL SAVE), health by
+ * AUTH + PING over the tiny RESP client.
+ *
+ * Databases: Redis has a fixed set of numbered databases (`databases`, 16 by default). list_databases lists
+ * them ("0".."15"); create_database accepts a number in range as a no-op (it already exists) and refuses
+ * anything else; delete_database is unsupported (flushing data is not what "delete" promises).
+ */
+export class RedisManager extends BaseManager {
+  readonly name = 'redis';
+  private readonly options: RedisOptions;
+  private readonly server: SupervisedProcess;
+  private readonly port: number;
+  private readonly bindAddress: string;
+
+  constructor(context: ManagerContext) {
+    super(context);
+    const parsed = RedisOptionsSchema.safeParse(context.datastore.options);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new AgentError('CONFIG_INVALID', `datastore.options.${issue?.path.join('.')}: ${issue?.message}`);
+    }
+    this.options = parsed.data;
+    this.port = context.datastore.port ?? 6379;
+    this.bindAddress = context.datastore.bindAddress ?? '0.0.0.0';
+    const binary = this.options.binary ?? findBinary('redis-server', ['/usr/bin', '/usr/local/bin']) ?? 'redis-server';
+    this.server = new SupervisedProcess({
+      command: binary,
+      args: [this.path('redis.conf')],
+      pidFile: this.path('redis.pid'),
+      logFile: this.path('redis.log'),
+      cmdlineMatch: `:${this.port}`,
+      cwd: context.dir,
+    });
+    // redis-server's cmdline reads "redis-server 0.0.0.0:6380": the port in it tells ours from another.
+    this.server.onExit(({ code, signal }) => {
+      context.logger.warn({ manager: this.name, code, signal }, 'redis-server exited');
+      context.statusChanged();
+    });
+  }
+
+  protected async doPrepare(request: PrepareRequest): Promise<void> {
+    if (!findBinary('redis-server', ['/usr/bin', '/usr/local/bin']) && !this.options.binary) {
+      throw new AgentError('DATASTORE_FAILED', 'redis-server is not installed in this guest');
+    }
+    // A failed earlier prepare may have left a server and files: start from nothing.
+    await this.server.stop();
+    rmSync(this.path('data'), { recursive: true, force: true });
+    mkdirSync(this.path('data'), { recursive: true, mode: 0o700 });
+    const adminPassword = generatePassword();
+    writeFileSync(this.path('admin.json'), JSON.stringify({ password: adminPassword }), { mode: 0o600 });
+    writeFileSync(this.path('users.acl'), renderAclFile(adminPassword), { mode: 0o600 });
+    writeFileSync(
+      this.path('redis.conf'),
+      renderRedisConf(
+        {
+          port: this.port,
+          bindAddress: this.bindAddress,
+          dataDir: this.path('data'),
+          aclFile: this.path('users.acl'),
+          databases: this.options.databases,
+        },
+        request.overrides,
+      ),
+      { mode: 0o600 },
+    );
+    await this.startDatastore();
+    if (request.users?.length) await this.setUsers(request.users);
+    if (request.databases?.length) this.checkDatabases(request.databases);
+    if (request.rootPassword !== undefined) await this.setRoot(request.rootPassword);
+  }
+
+  protected async startDatastore(): Promise<void> {
+    await this.server.start();
+    await waitHealthy(
+      'redis-server',
+      () => this.checkHealth(),
+      this.options.startTimeoutSeconds * 1000,
+      () => tailFile(this.path('redis.log')),
+    );
+  }
+
+  protected async stopDatastore(): Promise<void> {
+    await this.server.stop('SIGTERM');
+  }
+
+  protected async checkHealth(): Promise<Health> {
+    if (!this.server.isRunning()) return 'down';
+    try {
+      const reply = await this.admin((client) => client.command('PING'));
+      return reply === 'PONG' ? 'healthy' : 'starting';
+    } catch {
+      // Refused while it binds, or -LOADING while it reads its dump: up, not answering yet.
+      return 'starting';
+    }
+  }
+
+  override async listDatabases(): Promise<Array<{ name: string }>> {
+    this.requirePrepared();
+    const reply = await this.admin((client) => client.command('CONFIG', 'GET', 'databases'));
+    const count = Array.isArray(reply) ? Number(reply[1]) : this.options.databases;
+    return Array.from({ length: count }, (_, index) => ({ name: String(index) }));
+  }
+
+  override async createDatabases(databases: DatabaseSpec[]): Promise<void> {
+    this.requirePrepared();
+    this.checkDatabases(databases);
+  }
+
+  override async listUsers(): Promise<UserInfo[]> {
+    this.requirePrepared();
+    const names = await this.admin((client) => client.command('ACL', 'USERS'));
+    return strings(names)
+      .filter((name) => name !== 'default' && name !== ROOT_USER)
+      .map((name) => ({ name, databases: [] }));
+  }
+
+  override async createUsers(users: UserSpec[]): Promise<void> {
+    this.requirePrepared();
+    await this.setUsers(users);
+  }
+
+  override async deleteUser(name: string): Promise<void> {
+    this.requirePrepared();
+    checkName('user', name);
+    if (name === 'default') throw new AgentError('BAD_REQUEST', 'user name: "default" is the agent\'s admin user');
+    await this.admin(async (client) => {
+      await client.command('ACL', 'DELUSER', name);
+      await client.command('ACL', 'SAVE');
+    });
+  }
+
+  override async enableRoot(password?: string): Promise<{ name: string; password: string }> {
+    this.requirePrepared();
+    const rootPassword = password ?? generatePassword();
+    await this.setRoot(rootPassword);
+    return { name: ROOT_USER, password: rootPassword };
+  }
+
+  override async isRootEnabled(): Promise<boolean> {
+    this.requirePrepared();
+    const reply = await this.admin((client) => client.command('ACL', 'GETUSER', ROOT_USER));
+    return reply !== null;
+  }
+
+  private async setUsers(users: UserSpec[]): Promise<void> {
+    for (const user of users) {
+      checkName('user', user.name);
+      if (user.name === 'default' || user.name === ROOT_USER) {
+        throw new AgentError('BAD_REQUEST', `user name: "${user.name}" is reserved`);
+      }
+      if (user.password.length === 0)
+        throw new AgentError('BAD_REQUEST', `user ${user.name}: password must not be empty`);
+    }
+    await this.admin(async (client) => {
+      for (const user of users) {
+        await client.command('ACL', 'SETUSER', user.name, 'reset', 'on', `>${user.password}`, ...USER_RULES);
+      }
+      await client.command('ACL', 'SAVE');
+    });
+  }
+
+  private async setRoot(password: string): Promise<void> {
+    await this.admin(async (client) => {
+      await client.command('ACL', 'SETUSER', ROOT_USER, 'reset', 'on', `>${password}`, '~*', '&*', '+@all');
+      await client.command('ACL', 'SAVE');
+    });
+  }
+
+  private checkDatabases(databases: DatabaseSpec[]): void {
+    for (const database of databases) {
+      const index = Number(database.name);
+      if (!/^\d+$/.test(database.name) || index >= this.options.databases) {
+        throw new AgentError(
+          'BAD_REQUEST',
+          `database name: redis has numbered databases 0..${this.options.databases - 1}; "${database.name}" cannot be created`,
+        );
+      }
+    }
+  }
+
+  private admin<T>(work: Parameters<typeof withRedis<T>>[1]): Promise<T> {
+    return withRedis(
+      { host: this.probeHost(), port: this.port, password: this.adminPassword(), timeoutMs: 2000 },
+      work,
+    );
+  }
+
+  private adminPassword(): string {
+    if (!existsSync(this.path('admin.json')))
+      throw new AgentError('NOT_PREPARED', 'redis admin credentials are missing');
+    return (JSON.parse(readFileSync(this.path('admin.json'), 'utf8')) as { password: string }).password;
+  }
+
+  /** Where the agent itself reaches the server: loopback when it listens everywhere. */
+  private probeHost(): string {
+    return this.bindAddress === '0.0.0.0' || this.bindAddress === '*' || this.bindAddress.includes(' ')
+      ? '127.0.0.1'
+      : this.bindAddress;
+  }
+
+  private path(name: string): string {
+    return join(this.context.dir, name);
+  }
+}
+
+function strings(value: RespValue): string[] {
+  if (value instanceof RespError || !Array.isArray(value)) return [];
+  return value.filter((item): item is string => typeof item === 'string');
+}
+
+export function createRedisManager(context: ManagerContext): RedisManager {
+  return new RedisManager(context);
+}
