@@ -1,0 +1,211 @@
+import { ProviderError, ProvisioningFailedError } from '../../provider/errors.js';
+import type { Bootstrap } from '../../provider/types.js';
+import type { InstanceTaskStatus } from '../../status/task-status.js';
+import type { FlowDeps, FlowInstance, GuestIdentity } from './deps.js';
+import { type Flow, type StepContext, StepError } from './flow.js';
+import { awaitHealthy, watchForError } from './waits.js';
+
+/**
+ * Trove's `FreshInstanceTasks.create_instance`, as checkpointed steps:
+ *
+ *   issue-identity → build-bootstrap → create-server → deliver-prepare → await-healthy
+ *
+ * Secrets stay out of the task's row: the guest's private key and the user-data carrying it live only in the
+ * worker's memory (`deps.secrets`). A worker resuming at build-bootstrap or create-server without them mints
+ * a new identity and revokes the one recorded before, unless the server already exists (found by the task id,
+ * its idempotency key), in which case the guest already holds its key and nothing is minted.
+ */
+
+export const CREATE_TASK_STATUSES = {
+  running: 'BUILDING',
+  error: 'BUILDING_ERROR_SERVER',
+  identityError: 'BUILDING_ERROR_SERVER',
+  providerRefused: 'BUILDING_ERROR_PROVIDER',
+  serverError: 'BUILDING_ERROR_SERVER',
+  guestFailed: 'BUILDING_ERROR_PREPARE',
+  timeout: 'BUILDING_ERROR_TIMEOUT_GA',
+} as const satisfies Record<string, InstanceTaskStatus>;
+
+type Ctx = StepContext<FlowDeps>;
+
+async function loadInstance(ctx: Ctx): Promise<FlowInstance> {
+  const instance = await ctx.deps.instances.get(ctx.instanceId);
+  if (instance === undefined) throw new StepError(`instance ${ctx.instanceId} is gone`);
+  return instance;
+}
+
+/** Mints the guest's identity and records its serial; revokes an identity minted by a worker that died. */
+async function mintIdentity(ctx: Ctx): Promise<GuestIdentity> {
+  // An identity minted by a worker that died holding its key is of no use to anyone: revoke it.
+  await ctx.deps.identity.revokeAll(ctx.instanceId, 'superseded: the worker holding its key died');
+  let identity: GuestIdentity;
+  try {
+    identity = await ctx.deps.identity.issue(ctx.instanceId);
+  } catch (error) {
+    throw new StepError(`issuing the guest's certificate failed: ${(error as Error).message}`, {
+      taskStatus: CREATE_TASK_STATUSES.identityError,
+      cause: error,
+    });
+  }
+  ctx.deps.secrets.set(ctx.taskId, { identity });
+  return identity;
+}
+
+async function ensureBootstrap(ctx: Ctx): Promise<Bootstrap> {
+  let held = ctx.deps.secrets.get(ctx.taskId);
+  if (held === undefined) {
+    await mintIdentity(ctx);
+    held = ctx.deps.secrets.get(ctx.taskId);
+  }
+  if (held === undefined) throw new StepError('guest identity vanished from memory');
+  if (held.bootstrap === undefined) {
+    held.bootstrap = ctx.deps.bootstrap(await loadInstance(ctx), held.identity);
+  }
+  return held.bootstrap;
+}
+
+export const createFlow: Flow<FlowDeps> = {
+  kind: 'create',
+  errorTaskStatus: CREATE_TASK_STATUSES.error,
+  steps: [
+    {
+      name: 'issue-identity',
+      async run(ctx) {
+        const identity = await mintIdentity(ctx);
+        return { certificateSerial: identity.serial };
+      },
+    },
+    {
+      name: 'build-bootstrap',
+      async run(ctx) {
+        await ensureBootstrap(ctx);
+        const held = ctx.deps.secrets.get(ctx.taskId);
+        return { certificateSerial: held?.identity.serial };
+      },
+    },
+    {
+      name: 'create-server',
+      async run(ctx) {
+        const instance = await loadInstance(ctx);
+        const provider = ctx.deps.provider(instance.provider);
+        // A retry (or a resumed task) finds the server the first attempt made instead of making a second.
+        let server = await provider.findServerByIdempotencyKey(ctx.taskId, { signal: ctx.signal });
+        if (server === undefined) {
+          const bootstrap = await ensureBootstrap(ctx);
+          server = await provider
+            .createServer(
+              {
+                name: instance.name,
+                idempotencyKey: ctx.taskId,
+                flavor: instance.flavor,
+                image: instance.image,
+                bootstrap,
+                volumeSizeGb: instance.volumeSizeGb,
+                metadata: { 'corral-instance-id': instance.id },
+              },
+              { signal: ctx.signal },
+            )
+            .catch((error: unknown) => {
+              if (!(error instanceof ProviderError) || error.retryable) throw error;
+              throw new StepError(`the provider refused to create the server: ${error.message}`, {
+                taskStatus:
+                  error instanceof ProvisioningFailedError
+                    ? CREATE_TASK_STATUSES.serverError
+                    : CREATE_TASK_STATUSES.providerRefused,
+                details: JSON.stringify(error.toJSON()),
+                cause: error,
+              });
+            });
+        }
+        ctx.deps.secrets.delete(ctx.taskId);
+        await ctx.deps.instances.update(ctx.instanceId, { serverId: server.id });
+        if (server.status === 'ERROR') {
+          throw new StepError(server.fault?.message ?? 'the provider reported the new server in ERROR', {
+            taskStatus: CREATE_TASK_STATUSES.serverError,
+            details: JSON.stringify({ serverId: server.id, fault: server.fault ?? null }),
+          });
+        }
+        return { serverId: server.id, deadlineAt: Date.now() + ctx.deps.timeouts.buildMs };
+      },
+    },
+    {
+      // Prepare goes out when the guest's birth arrives: the retained birth on its state topic means a guest
+      // that connected before this step ran (or before a resumed worker subscribed) is seen at once, and one
+      // that connects later triggers it then. See docs in control-plane.ts ("prepare delivery").
+      name: 'deliver-prepare',
+      async run(ctx) {
+        const instance = await loadInstance(ctx);
+        const serverId = String(ctx.data.serverId);
+        const deadlineAt = Number(ctx.data.deadlineAt);
+        const provider = ctx.deps.provider(instance.provider);
+        const local = new AbortController();
+        const onAbort = () => local.abort(ctx.signal.reason);
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        let off: () => void = () => {};
+        try {
+          const birth = new Promise<{ bootId: string }>((resolve) => {
+            off = ctx.deps.presence.onBirth(ctx.instanceId, resolve);
+          });
+          const outcome = await Promise.race([
+            birth,
+            watchForError(provider, serverId, ctx.deps.timeouts.providerPollMs, local.signal).then(
+              (server) =>
+                new StepError(server.fault?.message ?? 'the server went to ERROR while booting', {
+                  taskStatus: CREATE_TASK_STATUSES.serverError,
+                  details: JSON.stringify({ serverId, fault: server.fault ?? null }),
+                }),
+            ),
+            new Promise<StepError>((resolve) => {
+              const timer = setTimeout(
+                () =>
+                  resolve(
+                    new StepError('timed out waiting for the guest agent to connect', {
+                      taskStatus: CREATE_TASK_STATUSES.timeout,
+                      details: `no birth message from the guest by ${new Date(deadlineAt).toISOString()}`,
+                    }),
+                  ),
+                Math.max(0, deadlineAt - Date.now()),
+              );
+              local.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+            }),
+            new Promise<never>((_, reject) => {
+              local.signal.addEventListener('abort', () => reject(local.signal.reason), { once: true });
+            }),
+          ]);
+          if (outcome instanceof Error) throw outcome;
+          await ctx.deps.guest.cast(
+            ctx.instanceId,
+            'prepare',
+            {
+              datastore: instance.datastore,
+              configuration: instance.configuration,
+            },
+            `${ctx.taskId}:prepare`,
+          );
+          return { preparedBootId: outcome.bootId };
+        } finally {
+          off();
+          local.abort(new Error('step over'));
+          ctx.signal.removeEventListener('abort', onAbort);
+        }
+      },
+    },
+    {
+      name: 'await-healthy',
+      async run(ctx) {
+        const instance = await loadInstance(ctx);
+        await awaitHealthy(ctx.deps, {
+          instanceId: ctx.instanceId,
+          deadlineAt: Number(ctx.data.deadlineAt),
+          server: { provider: ctx.deps.provider(instance.provider), id: String(ctx.data.serverId) },
+          timeoutStatus: CREATE_TASK_STATUSES.timeout,
+          guestFailedStatus: CREATE_TASK_STATUSES.guestFailed,
+          serverErrorStatus: CREATE_TASK_STATUSES.serverError,
+          signal: ctx.signal,
+          what: 'waiting for the guest to prepare its datastore',
+        });
+        return undefined;
+      },
+    },
+  ],
+};

@@ -1,0 +1,179 @@
+import type { ServiceStatusEvent } from '../../instance/events.js';
+import { NotFoundError } from '../../provider/errors.js';
+import type { Provider, Server } from '../../provider/types.js';
+import type { FlowDeps, ServiceStatusMark } from './deps.js';
+import { StepError } from './flow.js';
+
+/**
+ * The waits of the flows. None of them polls the store: a wait subscribes to the status bus first, reads the
+ * current status once (so an event written just before cannot be missed), then reacts to events. The provider
+ * is watched alongside (its own events, or a slow poll of the provider when it has none) so that a server in
+ * ERROR fails the wait at once, keeping the provider's fault.
+ */
+
+export const GUEST_HEALTHY = 'HEALTHY';
+export const GUEST_FAILED = 'FAILED';
+
+/** True when (bootId, seq) `a` is newer than `b`: another boot counts as newer, then the sequence decides. */
+export function isNewer(a: ServiceStatusMark, b: ServiceStatusMark | undefined): boolean {
+  if (b === undefined || b.bootId === undefined || b.bootId === null) return true;
+  if (a.bootId !== b.bootId) return a.bootId !== undefined && a.bootId !== null;
+  return (a.seq ?? -1) > (b.seq ?? -1);
+}
+
+export interface AwaitStatusOptions {
+  instanceId: string;
+  /** Epoch ms after which the wait fails with `timeoutStatus`. */
+  deadlineAt: number;
+  /** Only statuses newer than this mark count (a restart must not be satisfied by the heartbeat before it). */
+  after?: ServiceStatusMark;
+  /** Watched for ERROR while waiting. */
+  server?: { provider: Provider; id: string };
+  timeoutStatus: string;
+  guestFailedStatus: string;
+  serverErrorStatus: string;
+  signal: AbortSignal;
+  what: string;
+}
+
+/** Waits until the guest reports HEALTHY (newer than `after`); fails fast on FAILED or a server in ERROR. */
+export async function awaitHealthy(deps: FlowDeps, options: AwaitStatusOptions): Promise<ServiceStatusMark> {
+  const local = new AbortController();
+  const onAbort = () => local.abort(options.signal.reason);
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const judge = (mark: ServiceStatusMark): ServiceStatusMark | Error | undefined => {
+    if (options.after !== undefined && !isNewer(mark, options.after)) return undefined;
+    if (mark.status === GUEST_HEALTHY) return mark;
+    if (mark.status === GUEST_FAILED) {
+      return new StepError(`the guest reported ${GUEST_FAILED} while ${options.what}`, {
+        taskStatus: options.guestFailedStatus,
+      });
+    }
+    return undefined;
+  };
+  const subscription = deps.events.waitFor(
+    options.instanceId,
+    (event) => (event.kind === 'service-status' ? judge(markOf(event)) : undefined),
+    { signal: local.signal },
+  );
+  try {
+    const current = await deps.instances.serviceStatus(options.instanceId);
+    const now = current === undefined ? undefined : judge(current);
+    if (now !== undefined) {
+      subscription.cancel();
+      if (now instanceof Error) throw now;
+      return now;
+    }
+    const racers: Promise<ServiceStatusMark | Error>[] = [
+      subscription.promise,
+      deadline(options.deadlineAt, local.signal).then(
+        () =>
+          new StepError(`timed out ${options.what}`, {
+            taskStatus: options.timeoutStatus,
+            details: `no ${GUEST_HEALTHY} status from the guest by ${new Date(options.deadlineAt).toISOString()}`,
+          }),
+      ),
+    ];
+    if (options.server !== undefined) {
+      racers.push(
+        watchForError(options.server.provider, options.server.id, deps.timeouts.providerPollMs, local.signal).then(
+          (server) =>
+            new StepError(server.fault?.message ?? `the server went to ERROR while ${options.what}`, {
+              taskStatus: options.serverErrorStatus,
+              details: JSON.stringify({ serverId: server.id, fault: server.fault ?? null }),
+            }),
+        ),
+      );
+    }
+    const result = await Promise.race(racers);
+    if (result instanceof Error) throw result;
+    return result;
+  } finally {
+    local.abort(new Error('wait over'));
+    subscription.cancel();
+    subscription.promise.catch(() => {});
+    options.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function markOf(event: ServiceStatusEvent): ServiceStatusMark {
+  return { status: event.status, bootId: event.bootId, seq: event.seq };
+}
+
+/** Resolves at `at` (epoch ms), or never once the signal aborts (the race is then over anyway). */
+export function deadline(at: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, at - Date.now()));
+    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  });
+}
+
+/** Resolves with the server once it is in ERROR; never resolves otherwise (until the signal aborts). */
+export function watchForError(provider: Provider, id: string, pollMs: number, signal: AbortSignal): Promise<Server> {
+  return new Promise((resolve) => {
+    void (async () => {
+      try {
+        for await (const server of serverStates(provider, id, pollMs, signal)) {
+          if (server.status === 'ERROR') {
+            resolve(server);
+            return;
+          }
+        }
+      } catch {
+        // A watch that breaks (provider unreachable) is no verdict; the deadline still holds.
+      }
+    })();
+  });
+}
+
+/** The server's states: the provider's own watch where it has one, a slow poll of the provider otherwise. */
+export async function* serverStates(
+  provider: Provider,
+  id: string,
+  pollMs: number,
+  signal: AbortSignal,
+): AsyncGenerator<Server> {
+  if (provider.watchServer !== undefined) {
+    yield* provider.watchServer(id, { signal, intervalMs: pollMs });
+    return;
+  }
+  while (!signal.aborted) {
+    yield await provider.getServer(id, { signal });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, pollMs);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+}
+
+/** Waits until the provider no longer has the server (NotFound, or DELETED). */
+export async function awaitServerGone(
+  provider: Provider,
+  id: string,
+  options: { deadlineAt: number; pollMs: number; signal: AbortSignal; errorStatus: string },
+): Promise<void> {
+  const local = new AbortController();
+  const onAbort = () => local.abort(options.signal.reason);
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => local.abort(new Error('deadline')), Math.max(0, options.deadlineAt - Date.now()));
+  try {
+    for await (const server of serverStates(provider, id, options.pollMs, local.signal)) {
+      if (server.status === 'DELETED') return;
+    }
+  } catch (error) {
+    if (error instanceof NotFoundError) return;
+    if (!local.signal.aborted) throw error;
+  } finally {
+    clearTimeout(timer);
+    options.signal.removeEventListener('abort', onAbort);
+  }
+  if (options.signal.aborted) throw options.signal.reason;
+  throw new StepError(`timed out waiting for server ${id} to be deleted`, { taskStatus: options.errorStatus });
+}
