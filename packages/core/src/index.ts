@@ -5,3 +5,5 @@ export * from './status/index.js';
 export * from './instance/models.js';
 export * from './taskmanager/models.js';
 export * from './store/index.js';
+export * from './messaging/index.js';
+export * from './pki/index.js';
