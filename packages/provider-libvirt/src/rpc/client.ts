@@ -67,6 +67,10 @@ export class RpcClient {
     if (options.keepaliveIntervalMs) this.startKeepalive(options.keepaliveIntervalMs, options.keepaliveCount ?? 5);
   }
 
+  get defaultTimeoutMs(): number | undefined {
+    return this.options.callTimeoutMs;
+  }
+
   get closed(): boolean {
     return this.closedWith !== undefined;
   }

@@ -44,10 +44,19 @@ export interface RemoteEvent<P extends ProcedureName = ProcedureName> {
 export class RemoteClient {
   constructor(readonly rpc: RpcClient) {}
 
-  async call<P extends ProcedureName>(name: P, ...args: ArgsParam<P>): Promise<RetOf<P>> {
+  call<P extends ProcedureName>(name: P, ...args: ArgsParam<P>): Promise<RetOf<P>> {
+    return this.callWithTimeout(name, undefined, ...args);
+  }
+
+  /** Like `call`, rejecting with RpcTimeoutError when the daemon does not answer within `timeoutMs`. */
+  async callWithTimeout<P extends ProcedureName>(
+    name: P,
+    timeoutMs: number | undefined,
+    ...args: ArgsParam<P>
+  ): Promise<RetOf<P>> {
     const procedure = remoteProcedures[name];
     const body = encode(procedure.args as Codec<unknown>, args[0]);
-    const reply = await this.rpc.call(target(name), body);
+    const reply = await this.rpc.call(target(name), body, { timeoutMs: timeoutMs ?? this.rpc.defaultTimeoutMs });
     return decodeBody(procedure.ret as Codec<unknown>, reply, `${name} reply`) as RetOf<P>;
   }
 

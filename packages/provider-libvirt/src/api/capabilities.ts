@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { LibvirtConnection } from './connection.js';
+import { Domains } from './domains.js';
+import { escapeXml } from './xml.js';
+
+export interface HostCapabilities {
+  arch: string;
+  /** Domain types the hypervisor driver advertises for x86_64 guests (`qemu`, `kvm`). */
+  domainTypes: string[];
+  xml: string;
+}
+
+export async function getCapabilities(connection: LibvirtConnection): Promise<HostCapabilities> {
+  const { capabilities: xml } = await connection.call('connect_get_capabilities');
+  const arch = /<host>[\s\S]*?<arch>([^<]+)<\/arch>/.exec(xml)?.[1] ?? 'unknown';
+  const guest = /<guest>[\s\S]*?<arch name='x86_64'>([\s\S]*?)<\/arch>[\s\S]*?<\/guest>/.exec(xml)?.[1] ?? '';
+  const domainTypes = [...guest.matchAll(/<domain type='([a-z]+)'/g)].map((m) => m[1]!);
+  return { arch, domainTypes: [...new Set(domainTypes)], xml };
+}
+
+export interface KvmProbeOptions {
+  /**
+   * A Linux kernel on the libvirt host. The probe boots it under KVM with no root and `panic=-1`: it panics,
+   * reboots, and `on_reboot=destroy` ends the domain. A working KVM does this in about a second; a broken one
+   * (this host: /dev/kvm exists, guests hang) never gets there. Without a kernel the probe runs the firmware
+   * alone, which catches a KVM that cannot start but not one that hangs later.
+   */
+  kernelPath?: string;
+  /** How long the guest may take to get through its boot (default 12 s). */
+  deadlineMs?: number;
+  /** Per-RPC deadline while probing: a hung KVM can block libvirtd's calls on that domain. */
+  callTimeoutMs?: number;
+}
+
+export interface KvmProbeResult {
+  usable: boolean;
+  reason: string;
+  elapsedMs: number;
+}
+
+const cache = new Map<string, Promise<KvmProbeResult>>();
+
+/** Is KVM really usable on this host? Cached per URI and kernel; never hangs past its deadline. */
+export function probeKvm(connection: LibvirtConnection, options: KvmProbeOptions = {}): Promise<KvmProbeResult> {
+  const key = `${connection.uri}\n${options.kernelPath ?? ''}`;
+  let result = cache.get(key);
+  if (!result) {
+    result = runKvmProbe(connection, options);
+    cache.set(key, result);
+    result.catch(() => cache.delete(key));
+  }
+  return result;
+}
+
+async function runKvmProbe(connection: LibvirtConnection, options: KvmProbeOptions): Promise<KvmProbeResult> {
+  const started = Date.now();
+  const elapsed = () => Date.now() - started;
+  const caps = await getCapabilities(connection);
+  if (!caps.domainTypes.includes('kvm')) {
+    return { usable: false, reason: 'libvirt does not offer the kvm domain type', elapsedMs: elapsed() };
+  }
+  const deadlineMs = options.deadlineMs ?? 12_000;
+  const callTimeoutMs = options.callTimeoutMs ?? 5_000;
+  const domains = new Domains(connection);
+  const name = `corral-kvm-probe-${randomUUID().slice(0, 8)}`;
+  const boot = options.kernelPath
+    ? `<kernel>${escapeXml(options.kernelPath)}</kernel><cmdline>panic=-1 root=/dev/corral-probe-none rdinit=/corral-probe-none</cmdline>`
+    : `<bios rebootTimeout='0'/>`;
+  const xml =
+    `<domain type='kvm'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>` +
+    `<os><type arch='x86_64' machine='pc'>hvm</type>${boot}</os>` +
+    `<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>` +
+    `<devices><graphics type='none'/><memballoon model='none'/></devices></domain>`;
+  let dom: Awaited<ReturnType<Domains['createTransient']>>;
+  try {
+    dom = await domains.createTransient(xml, callTimeoutMs);
+  } catch (error) {
+    await domains
+      .lookupByName(name)
+      .then((found) => domains.destroy(found, callTimeoutMs))
+      .catch(() => {});
+    return { usable: false, reason: `a kvm domain did not start: ${(error as Error).message}`, elapsedMs: elapsed() };
+  }
+  while (elapsed() < deadlineMs) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    try {
+      await domains.state(dom, callTimeoutMs);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 42) {
+        return { usable: true, reason: 'a kvm guest booted and reset within the deadline', elapsedMs: elapsed() };
+      }
+      break; // a timed-out call is the hang we are probing for
+    }
+  }
+  await domains.destroy(dom, callTimeoutMs).catch(() => {});
+  return {
+    usable: false,
+    reason: `a kvm guest did not get through its boot within ${deadlineMs} ms`,
+    elapsedMs: elapsed(),
+  };
+}
