@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""Find-or-create the corral test cloud's objects, in one process (the CLI costs ~3 s a call).
+
+Run with Debian's python3 (/usr/bin/python3: openstacksdk and keystoneauth come from python3-openstacksdk).
+
+  bootstrap.py identity [--cinder]   projects, users, roles, services and endpoints (needs only keystone)
+  bootstrap.py resources             flavors, the test image, the shared network (needs the other APIs)
+
+Every step looks before it creates, so a re-run changes nothing. The credentials are the fixed test-only
+values of a cloud that listens on loopback only (see setup.sh); they are not secrets.
+"""
+
+import sys
+
+import openstack
+
+AUTH_URL = "http://127.0.0.1:5000/v3"
+REGION = "RegionOne"
+ADMIN_PASSWORD = "corral-admin-pass"
+DEMO_PASSWORD = "corral-demo-pass"
+SERVICE_PASSWORD = "corral-service-pass"
+
+# name, type, url (one URL for all three interfaces)
+SERVICES = [
+    ("glance", "image", "http://127.0.0.1:9292"),
+    ("placement", "placement", "http://127.0.0.1:8778"),
+    ("nova", "compute", "http://127.0.0.1:8774/v2.1"),
+    ("neutron", "network", "http://127.0.0.1:9696"),
+]
+CINDER_SERVICES = [
+    ("cinderv3", "volumev3", "http://127.0.0.1:8776/v3/%(project_id)s"),
+    ("cinder", "block-storage", "http://127.0.0.1:8776/v3/%(project_id)s"),
+]
+SERVICE_USERS = ["glance", "placement", "nova", "neutron", "cinder"]
+FLAVORS = [("1", "m1.tiny", 1, 512, 1), ("2", "m1.small", 1, 1024, 2)]
+IMAGE_NAME = "corral-test-image"
+NETWORK_NAME = "corral-net"
+SUBNET_NAME = "corral-subnet"
+SUBNET_CIDR = "192.168.77.0/24"
+PHYSNET = "physnet1"
+
+
+def say(message: str) -> None:
+    print(f"  bootstrap: {message}", flush=True)
+
+
+def connect() -> openstack.connection.Connection:
+    return openstack.connect(
+        auth_url=AUTH_URL,
+        username="admin",
+        password=ADMIN_PASSWORD,
+        project_name="admin",
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name=REGION,
+        identity_api_version="3",
+        interface="public",
+    )
+
+
+def find_or_create_project(conn, name: str, description: str):
+    project = conn.identity.find_project(name, domain_id="default")
+    if project is None:
+        project = conn.identity.create_project(name=name, domain_id="default", description=description)
+        say(f"created project {name}")
+    return project
+
+
+def find_or_create_role(conn, name: str):
+    role = conn.identity.find_role(name)
+    if role is None:
+        role = conn.identity.create_role(name=name)
+        say(f"created role {name}")
+    return role
+
+
+def find_or_create_user(conn, name: str, password: str, project):
+    user = conn.identity.find_user(name, domain_id="default")
+    if user is None:
+        user = conn.identity.create_user(
+            name=name, password=password, domain_id="default", default_project_id=project.id
+        )
+        say(f"created user {name}")
+    return user
+
+
+def grant(conn, user, project, role) -> None:
+    if not conn.identity.validate_user_has_project_role(project, user, role):
+        conn.identity.assign_project_role_to_user(project, user, role)
+
+
+def ensure_service(conn, name: str, service_type: str, url: str) -> None:
+    service = next(iter(conn.identity.services(type=service_type)), None)
+    if service is None:
+        service = conn.identity.create_service(name=name, type=service_type, enabled=True)
+        say(f"created service {service_type}")
+    existing = {e.interface: e for e in conn.identity.endpoints(service_id=service.id, region_id=REGION)}
+    for interface in ("public", "internal", "admin"):
+        endpoint = existing.get(interface)
+        if endpoint is None:
+            conn.identity.create_endpoint(
+                service_id=service.id, interface=interface, url=url, region_id=REGION, enabled=True
+            )
+        elif endpoint.url != url:
+            conn.identity.update_endpoint(endpoint, url=url)
+
+
+def identity(with_cinder: bool) -> None:
+    conn = connect()
+    admin_role = find_or_create_role(conn, "admin")
+    member_role = find_or_create_role(conn, "member")
+    reader_role = find_or_create_role(conn, "reader")
+    service_role = find_or_create_role(conn, "service")
+
+    service_project = find_or_create_project(conn, "service", "OpenStack service users")
+    for name in SERVICE_USERS:
+        user = find_or_create_user(conn, name, SERVICE_PASSWORD, service_project)
+        grant(conn, user, service_project, admin_role)
+        grant(conn, user, service_project, service_role)
+
+    demo_project = find_or_create_project(conn, "demo", "corral tests, unprivileged")
+    demo = find_or_create_user(conn, "demo", DEMO_PASSWORD, demo_project)
+    grant(conn, demo, demo_project, member_role)
+    grant(conn, demo, demo_project, reader_role)
+
+    for name, service_type, url in SERVICES + (CINDER_SERVICES if with_cinder else []):
+        ensure_service(conn, name, service_type, url)
+    say("identity ready")
+
+
+def ensure_flavors(conn) -> None:
+    for flavor_id, name, vcpus, ram, disk in FLAVORS:
+        try:
+            conn.compute.get_flavor(flavor_id)
+        except openstack.exceptions.ResourceNotFound:
+            conn.compute.create_flavor(
+                id=flavor_id, name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True
+            )
+            say(f"created flavor {name}")
+
+
+def ensure_image(conn) -> None:
+    for image in conn.image.images(name=IMAGE_NAME):
+        if image.status == "active":
+            return
+        # A half-made image from an interrupted run: replace it.
+        conn.image.delete_image(image)
+    # A tiny raw "disk": nothing boots it (the fake driver never reads it); it only has to be active.
+    data = b"corral-test-image\n" + bytes(64 * 1024 - 18)
+    conn.image.create_image(
+        name=IMAGE_NAME,
+        disk_format="raw",
+        container_format="bare",
+        visibility="public",
+        data=data,
+        allow_duplicates=True,
+    )
+    say(f"uploaded image {IMAGE_NAME}")
+
+
+def ensure_network(conn) -> None:
+    network = conn.network.find_network(NETWORK_NAME)
+    if network is None:
+        network = conn.network.create_network(
+            name=NETWORK_NAME,
+            shared=True,
+            provider_network_type="flat",
+            provider_physical_network=PHYSNET,
+        )
+        say(f"created network {NETWORK_NAME}")
+    if conn.network.find_subnet(SUBNET_NAME, network_id=network.id) is None:
+        conn.network.create_subnet(
+            name=SUBNET_NAME,
+            network_id=network.id,
+            ip_version=4,
+            cidr=SUBNET_CIDR,
+            enable_dhcp=False,
+        )
+        say(f"created subnet {SUBNET_CIDR}")
+
+
+def resources() -> None:
+    conn = connect()
+    ensure_flavors(conn)
+    ensure_image(conn)
+    ensure_network(conn)
+    say("resources ready")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[1] == "identity":
+        identity("--cinder" in argv[2:])
+    elif len(argv) == 2 and argv[1] == "resources":
+        resources()
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# Installs and starts a one-node OpenStack test cloud from Debian 12's packages, on 127.0.0.1 only:
+# MariaDB, RabbitMQ, Keystone, Glance, Placement, Nova (fake compute driver), API-only Neutron.
+# Idempotent: on a bare machine it installs everything; on one where it ran before it only starts what
+# is not running (and restarts a service whose config file it changed). Quiet: one line per step; all
+# command output goes to /var/log/corral-openstack/. See README.md beside this file.
+#
+# The passwords below are fixed test-only values of a cloud bound to loopback; they are not secrets.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../setup/lib.sh
+source "$repo/scripts/setup/lib.sh"
+
+CONF=$here/conf
+LOG_DIR=/var/log/corral-openstack
+STATE_DIR=/var/lib/corral-openstack
+LOG=$LOG_DIR/setup.log
+PY=/usr/bin/python3 # Debian's python: openstacksdk is a Debian package, not in the pyenv python on PATH
+DB_PASS=corral-db-pass
+RABBIT_PASS=corral-rabbit-pass
+ADMIN_PASS=corral-admin-pass
+DEMO_PASS=corral-demo-pass
+FAKE_HOST=corral-fake
+mkdir -p "$LOG_DIR" "$STATE_DIR"
+started=$SECONDS
+
+step() {
+  printf '[openstack %4ss] %s\n' "$((SECONDS - started))" "$*" >&2
+  printf '\n=== %s %s\n' "$(date -u +%T)" "$*" >>"$LOG"
+}
+
+# fail MESSAGE LOGFILE...: says what failed, shows the end of the logs that explain it, exits.
+fail() {
+  local message=$1
+  shift
+  printf '[openstack %4ss] FAILED: %s\n' "$((SECONDS - started))" "$message" >&2
+  for file in "$@" "$LOG"; do
+    [ -f "$file" ] || continue
+    printf -- '--- last lines of %s\n' "$file" >&2
+    tail -n 30 "$file" >&2
+  done
+  exit 1
+}
+trap 'fail "command at line $LINENO of setup.sh (exit $?)"' ERR
+
+# quiet CMD...: runs CMD with its output in the setup log.
+quiet() { "$@" >>"$LOG" 2>&1; }
+
+# as USER CMD...: runs a management command as the service's user (files it creates stay theirs).
+as() {
+  local user=$1
+  shift
+  runuser -u "$user" -- "$@" >>"$LOG" 2>&1
+}
+
+# stamped NAME PACKAGE CMD...: runs CMD once per version of PACKAGE (database migrations take 5-60 s
+# each; a re-run on the same packages skips them).
+stamped() {
+  local name=$1 package=$2 version
+  shift 2
+  version=$(dpkg-query -W -f='${Version}' "$package")
+  if [ "$(cat "$STATE_DIR/$name.done" 2>/dev/null)" = "$version" ]; then return 0; fi
+  "$@"
+  echo "$version" >"$STATE_DIR/$name.done"
+}
+
+# put SRC DEST GROUP SERVICE: installs a config file; marks SERVICE for a restart if the file changed.
+declare -A changed=()
+put() {
+  local src=$1 dest=$2 group=$3 service=$4
+  if cmp -s "$src" "$dest"; then return 0; fi
+  if [ -f "$dest" ] && [ ! -f "$dest.corral-orig" ]; then cp -p "$dest" "$dest.corral-orig"; fi
+  install -D -m 0640 -o root -g "$group" "$src" "$dest"
+  changed[$service]=1
+}
+
+# put_text DEST GROUP SERVICE TEXT: like put, from a string.
+put_text() {
+  local tmp
+  tmp=$(mktemp)
+  printf '%s\n' "$4" >"$tmp"
+  put "$tmp" "$1" "$2" "$3"
+  rm -f "$tmp"
+}
+
+# uwsgi_defaults NAME PORT INI PROCESSES THREADS: the init scripts bind every interface with many
+# workers; /etc/default/NAME is sourced after and overrides their arguments.
+uwsgi_defaults() {
+  put_text "/etc/default/$1" root "$1" "# Written by corral's scripts/openstack/setup.sh: loopback only, few workers.
+DAEMON_ARGS=\"--ini $3 --http-socket 127.0.0.1:$2 --processes $4 --threads $5\""
+}
+
+# service_up NAME: starts /etc/init.d/NAME unless it runs; restarts it if its config changed.
+service_up() {
+  local name=$1
+  if [ -n "${changed[$name]:-}" ]; then
+    quiet "/etc/init.d/$name" restart || true
+  fi
+  quiet "/etc/init.d/$name" start || true
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 5 "$1"; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+sql() { mysql --protocol=socket -uroot -N -B -e "$1"; }
+
+# wait_api NAME URL SECONDS LOGFILE...: waits for an API's version document.
+wait_api() {
+  local name=$1 url=$2 seconds=$3
+  shift 3
+  wait_for "$name at $url" "$seconds" http_ok "$url" 2>>"$LOG" || fail "$name did not answer at $url" "$@"
+}
+
+# ---------------------------------------------------------------------------------------------------
+step "packages (about 2.5 min on a bare machine)"
+apt_install mariadb-server rabbitmq-server python3-pymysql keystone python3-openstackclient \
+  python3-openstacksdk glance placement-api nova-api nova-conductor nova-scheduler nova-compute \
+  neutron-server curl 2>>"$LOG" >>"$LOG" || fail "apt-get install failed"
+
+step "mariadb and rabbitmq on 127.0.0.1"
+put "$CONF/mariadb.cnf" /etc/mysql/mariadb.conf.d/99-corral.cnf root mariadb
+put "$CONF/rabbitmq-env.conf" /etc/rabbitmq/rabbitmq-env.conf rabbitmq rabbitmq-server
+put "$CONF/rabbitmq.conf" /etc/rabbitmq/rabbitmq.conf rabbitmq rabbitmq-server
+chmod 0644 /etc/mysql/mariadb.conf.d/99-corral.cnf
+if ! port_open 3306 || [ -n "${changed[mariadb]:-}" ]; then service_up mariadb; fi
+if ! port_open 5672 || [ -n "${changed[rabbitmq-server]:-}" ]; then
+  # The init script waits for the node itself; run it in the background while MariaDB comes up.
+  ( "/etc/init.d/rabbitmq-server" "$([ -n "${changed[rabbitmq-server]:-}" ] && echo restart || echo start)" \
+    >>"$LOG_DIR/rabbitmq-start.log" 2>&1 || true ) &
+  rabbit_job=$!
+fi
+wait_for "mariadb" 60 mysqladmin --protocol=socket -uroot ping 2>>"$LOG" ||
+  fail "mariadb did not start" /var/log/mysql/error.log
+sql_setup=""
+for db in keystone glance placement nova nova_api nova_cell0 neutron cinder; do
+  sql_setup+="CREATE DATABASE IF NOT EXISTS $db;"
+done
+for user in keystone glance placement nova neutron cinder; do
+  sql_setup+="CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';"
+  sql_setup+="CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$DB_PASS';"
+done
+for pair in keystone:keystone glance:glance placement:placement nova:nova nova:nova_api nova:nova_cell0 \
+  neutron:neutron cinder:cinder; do
+  sql_setup+="GRANT ALL PRIVILEGES ON ${pair#*:}.* TO '${pair%%:*}'@'127.0.0.1';"
+  sql_setup+="GRANT ALL PRIVILEGES ON ${pair#*:}.* TO '${pair%%:*}'@'localhost';"
+done
+quiet sql "$sql_setup"
+if [ -n "${rabbit_job:-}" ]; then wait "$rabbit_job"; fi
+wait_for "rabbitmq" 90 port_open 5672 2>>"$LOG" ||
+  fail "rabbitmq did not start" "$LOG_DIR/rabbitmq-start.log" /var/log/rabbitmq/rabbit@localhost.log
+if ! rabbitmqctl -q list_users 2>>"$LOG" | grep -q '^openstack\b'; then
+  quiet rabbitmqctl add_user openstack "$RABBIT_PASS"
+  quiet rabbitmqctl set_permissions -p / openstack '.*' '.*' '.*'
+fi
+
+step "configuration files"
+put "$CONF/keystone.conf" /etc/keystone/keystone.conf keystone keystone
+put "$CONF/glance-api.conf" /etc/glance/glance-api.conf glance glance-api
+put "$CONF/placement.conf" /etc/placement/placement.conf placement placement-api
+put "$CONF/nova.conf" /etc/nova/nova.conf nova nova
+put "$CONF/nova-compute.conf" /etc/nova/nova-compute.conf nova nova-compute
+put "$CONF/neutron.conf" /etc/neutron/neutron.conf neutron neutron-api
+put "$CONF/ml2_conf.ini" /etc/neutron/plugins/ml2/ml2_conf.ini neutron neutron-api
+uwsgi_defaults keystone 5000 /etc/keystone/keystone-uwsgi.ini 2 4
+uwsgi_defaults placement-api 8778 /etc/placement/placement-api-uwsgi.ini 1 4
+uwsgi_defaults nova-api 8774 /etc/nova/nova-api-uwsgi.ini 2 1
+# One neutron process: each worker needs its own warm-up query (see warm_neutron below).
+uwsgi_defaults neutron-server 9696 /etc/neutron/neutron-api-uwsgi.ini 1 8
+# neutron-api's init script sources /etc/default/neutron-server (its NAME); restart follows either.
+[ -n "${changed[neutron-server]:-}" ] && changed[neutron-api]=1
+if [ -n "${changed[nova]:-}" ]; then
+  for name in nova-api nova-conductor nova-scheduler nova-compute; do changed[$name]=1; done
+fi
+install -d -o nova -g nova /var/lib/nova/tmp /var/lib/nova/instances
+install -d -o glance -g glance /var/lib/glance/tmp /var/lib/glance/images
+install -d -o neutron -g neutron /var/lib/neutron/tmp
+
+# ---------------------------------------------------------------------------------------------------
+step "databases and keystone (migrations run in parallel)"
+keystone_chain() {
+  stamped keystone-db keystone as keystone keystone-manage db_sync
+  if [ ! -f /etc/keystone/fernet-keys/0 ]; then
+    quiet keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone
+  fi
+  if [ ! -f /etc/keystone/credential-keys/0 ]; then
+    quiet keystone-manage credential_setup --keystone-user keystone --keystone-group keystone
+  fi
+  stamped keystone-bootstrap keystone quiet keystone-manage bootstrap --bootstrap-password "$ADMIN_PASS" \
+    --bootstrap-admin-url http://127.0.0.1:5000/v3/ --bootstrap-internal-url http://127.0.0.1:5000/v3/ \
+    --bootstrap-public-url http://127.0.0.1:5000/v3/ --bootstrap-region-id RegionOne
+  service_up keystone
+  wait_api keystone http://127.0.0.1:5000/v3 90 /var/log/keystone/keystone.log
+  "$PY" "$here/bootstrap.py" identity >>"$LOG" 2>&1
+}
+nova_chain() {
+  as nova nova-manage api_db sync
+  if ! runuser -u nova -- nova-manage cell_v2 list_cells 2>/dev/null | grep -q ' cell0 '; then
+    as nova nova-manage cell_v2 map_cell0
+  fi
+  if ! runuser -u nova -- nova-manage cell_v2 list_cells 2>/dev/null | grep -q ' cell1 '; then
+    as nova nova-manage cell_v2 create_cell --name=cell1
+  fi
+  as nova nova-manage db sync
+}
+neutron_chain() {
+  as neutron neutron-db-manage --config-file /etc/neutron/neutron.conf \
+    --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head
+}
+declare -A jobs=()
+run_job() {
+  local name=$1
+  shift
+  ("$@") >"$LOG_DIR/$name.log" 2>&1 &
+  jobs[$name]=$!
+}
+trap - ERR # the jobs report their own failures below
+run_job keystone keystone_chain
+run_job glance-db stamped glance-db glance-common as glance glance-manage db_sync
+run_job placement-db stamped placement-db placement-common as placement placement-manage db sync
+run_job neutron-db stamped neutron-db neutron-common neutron_chain
+run_job nova-db stamped nova-db nova-common nova_chain
+for name in "${!jobs[@]}"; do
+  wait "${jobs[$name]}" || fail "$name step" "$LOG_DIR/$name.log" /var/log/keystone/keystone.log
+done
+trap 'fail "command at line $LINENO of setup.sh (exit $?)"' ERR
+
+step "fake L2 agent row for host $FAKE_HOST (ports bind; no data plane)"
+# Neutron binds a port only on a host with a live L2 agent. This row never expires (heartbeat in the far
+# future) and claims an OVS agent with physnet1 mapped, so fake servers on corral-net go ACTIVE.
+agent_conf='{"bridge_mappings": {"physnet1": "br-corral"}, "tunnel_types": [], "integration_bridge": "br-int",
+ "datapath_type": "system", "ovs_hybrid_plug": false, "l2_population": false, "devices": 0,
+ "ovs_capabilities": {"datapath_types": ["system"], "iface_types": ["internal", "system"]}}'
+quiet sql "USE neutron;
+INSERT INTO agents (id, agent_type, \`binary\`, topic, host, admin_state_up, created_at, started_at,
+  heartbeat_timestamp, description, configurations, \`load\`)
+SELECT UUID(), 'Open vSwitch agent', 'neutron-openvswitch-agent', 'N/A', '$FAKE_HOST', 1, NOW(), NOW(),
+  '2099-01-01 00:00:00', 'corral test cloud: fake agent, no data plane', '$agent_conf', 0 FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM agents WHERE host = '$FAKE_HOST' AND agent_type = 'Open vSwitch agent');"
+
+step "glance, placement, neutron, nova"
+for name in glance-api placement-api neutron-api nova-api nova-conductor nova-scheduler nova-compute; do
+  service_up "$name"
+done
+wait_api glance http://127.0.0.1:9292/ 90 /var/log/glance/glance-api.log
+wait_api placement http://127.0.0.1:8778/ 90 /var/log/placement/placement-api.log
+wait_api neutron http://127.0.0.1:9696/ 90 /var/log/neutron/neutron-api.log
+wait_api nova http://127.0.0.1:8774/v2.1 90 /var/log/nova/nova-api.log
+
+compute_registered() {
+  [ -n "$(sql "SELECT id FROM nova.services WHERE host='$FAKE_HOST' AND topic='compute' AND deleted=0")" ]
+}
+wait_for "nova-compute $FAKE_HOST to register" 120 compute_registered 2>>"$LOG" ||
+  fail "nova-compute did not register" /var/log/nova/nova-compute.log /var/log/nova/nova-conductor.log
+if [ -z "$(sql "SELECT id FROM nova_api.host_mappings WHERE host='$FAKE_HOST'")" ]; then
+  as nova nova-manage cell_v2 discover_hosts
+fi
+provider_ready() {
+  [ -n "$(sql "SELECT i.id FROM placement.resource_providers r JOIN placement.inventories i
+    ON i.resource_provider_id = r.id WHERE r.name='$FAKE_HOST' LIMIT 1")" ]
+}
+wait_for "placement inventory of $FAKE_HOST" 120 provider_ready 2>>"$LOG" ||
+  fail "the fake compute did not report to placement" /var/log/nova/nova-compute.log
+
+step "flavors, image, network"
+"$PY" "$here/bootstrap.py" resources >>"$LOG" 2>&1 ||
+  fail "bootstrap.py resources" /var/log/neutron/neutron-api.log /var/log/glance/glance-api.log
+
+step "clouds.yaml"
+clouds="# Written by corral's scripts/openstack/setup.sh: the test cloud on 127.0.0.1 (test-only credentials).
+clouds:
+  corral-admin:
+    auth:
+      auth_url: http://127.0.0.1:5000/v3
+      username: admin
+      password: $ADMIN_PASS
+      project_name: admin
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+    interface: public
+  corral-demo:
+    auth:
+      auth_url: http://127.0.0.1:5000/v3
+      username: demo
+      password: $DEMO_PASS
+      project_name: demo
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+    interface: public"
+mkdir -p /etc/openstack "$repo/.cache/openstack"
+printf '%s\n' "$clouds" >/etc/openstack/clouds.yaml
+printf '%s\n' "$clouds" >"$repo/.cache/openstack/clouds.yaml"
+
+step "ready in $((SECONDS - started))s: keystone :5000 glance :9292 placement :8778 nova :8774 neutron :9696"
