@@ -21,7 +21,13 @@ const perBenchTimeoutMs = 20 * 60_000;
 
 async function listBenchmarks(only: string[]): Promise<string[]> {
   const names = (await readdir(benchDir))
-    .filter((file) => file.endsWith('.ts') && !['run.ts', 'report.ts'].includes(file) && !file.endsWith('.test.ts'))
+    .filter(
+      (file) =>
+        file.endsWith('.ts') &&
+        !file.startsWith('.') &&
+        !['run.ts', 'report.ts'].includes(file) &&
+        !file.endsWith('.test.ts'),
+    )
     .map((file) => file.slice(0, -3))
     .sort();
   const unknown = only.filter((name) => !names.includes(name));
