@@ -1,1 +1,10 @@
-export {};
+export * as blockStorage from './blockstorage/index.js';
+export * from './client.js';
+export * from './common/index.js';
+export * as compute from './compute/index.js';
+export type { AuthOptions } from './identity/auth-options.js';
+export { type CloudConfig, type LoadCloudOptions, loadCloudConfig } from './identity/config.js';
+export * as identity from './identity/index.js';
+export * as image from './image/index.js';
+export * as network from './network/index.js';
+export * from './provider/index.js';

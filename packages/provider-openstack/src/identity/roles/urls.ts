@@ -1,0 +1,3 @@
+import type { ServiceClient } from '../../common/http.js';
+
+export const rolesUrl = (identity: ServiceClient) => identity.url('roles');

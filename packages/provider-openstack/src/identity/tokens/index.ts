@@ -1,0 +1,4 @@
+export * from './requests.js';
+export * from './results.js';
+export * from './revoke.js';
+export * from './urls.js';

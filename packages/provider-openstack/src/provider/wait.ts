@@ -1,0 +1,73 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  NotFoundError,
+  ProviderTimeoutError,
+  ProvisioningFailedError,
+  type Server,
+  type ServerStatus,
+} from '@corral/core';
+import { PROVIDER_NAME } from '../common/errors.js';
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Polls until the server reaches `target`. ERROR ends the wait at once with Nova's fault in a
+ * ProvisioningFailedError; running out of time is a ProviderTimeoutError naming the last status.
+ */
+export async function waitForStatus(
+  get: (id: string, signal?: AbortSignal) => Promise<Server>,
+  id: string,
+  target: ServerStatus,
+  options: WaitOptions = {},
+): Promise<Server> {
+  const deadline = Date.now() + (options.timeoutMs ?? 300_000);
+  const interval = options.intervalMs ?? 1_000;
+  for (;;) {
+    const server = await get(id, options.signal);
+    if (server.status === target) return server;
+    if (server.status === 'ERROR') {
+      const fault = server.fault ?? { message: 'the server went to ERROR without a fault' };
+      throw new ProvisioningFailedError(`server ${id} went to ERROR: ${fault.message.trim()}`, {
+        provider: PROVIDER_NAME,
+        fault,
+        serverId: id,
+      });
+    }
+    if (Date.now() + interval > deadline) {
+      throw new ProviderTimeoutError(`server ${id} still ${server.status} after waiting for ${target}`, {
+        provider: PROVIDER_NAME,
+      });
+    }
+    await sleep(interval, undefined, { signal: options.signal });
+  }
+}
+
+/** Polls until GET answers 404 (a DELETED status counts too). */
+export async function waitForGone(
+  get: (id: string, signal?: AbortSignal) => Promise<Server>,
+  id: string,
+  options: WaitOptions = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  const interval = options.intervalMs ?? 500;
+  for (;;) {
+    let status: ServerStatus;
+    try {
+      status = (await get(id, options.signal)).status;
+    } catch (error) {
+      if (error instanceof NotFoundError) return;
+      throw error;
+    }
+    if (status === 'DELETED') return;
+    if (Date.now() + interval > deadline) {
+      throw new ProviderTimeoutError(`server ${id} still ${status} after waiting for its deletion`, {
+        provider: PROVIDER_NAME,
+      });
+    }
+    await sleep(interval, undefined, { signal: options.signal });
+  }
+}
