@@ -37,13 +37,17 @@ describe('AgentConfigSchema', () => {
   it('accepts enrolment instead of a certificate', () => {
     const config = AgentConfigSchema.parse({
       ...valid,
-      broker: { url: 'mqtts://127.0.0.1:8883', caPem: CERT, enrolment: { token: 'a'.repeat(32) } },
+      broker: {
+        url: 'mqtts://127.0.0.1:8883',
+        caPem: CERT,
+        enrolment: { url: 'https://127.0.0.1:8884/v1/enrol', token: 'a'.repeat(32) },
+      },
     });
     expect(config.broker.enrolment?.timeoutSeconds).toBe(60);
   });
 
   it('names the field and the rule', () => {
-    expect(issues({ ...valid, guestId: 'a/b' })).toMatch(/^guestId: must be letters/);
+    expect(issues({ ...valid, guestId: 'a/b' })).toMatch(/^guestId: must be 1-128 letters/);
     expect(issues({ ...valid, broker: { ...valid.broker, url: 'http://x' } })).toMatch(
       /broker\.url: must be a broker URL/,
     );
@@ -53,9 +57,12 @@ describe('AgentConfigSchema', () => {
     expect(issues({ ...valid, broker: { url: 'mqtts://h:1', caPem: CERT } })).toMatch(
       /broker: needs either certPem \+ keyPem or enrolment/,
     );
-    expect(issues({ ...valid, broker: { ...valid.broker, enrolment: { token: 'x'.repeat(16) } } })).toMatch(
-      /broker\.enrolment: give either/,
-    );
+    expect(
+      issues({
+        ...valid,
+        broker: { ...valid.broker, enrolment: { url: 'https://127.0.0.1:8884/v1/enrol', token: 'x'.repeat(16) } },
+      }),
+    ).toMatch(/broker\.enrolment: give either/);
     expect(issues({ ...valid, broker: { ...valid.broker, caPem: 'nope' } })).toMatch(/broker\.caPem: must be a PEM/);
     expect(issues({ ...valid, stateDir: 'relative' })).toMatch(/stateDir: must be an absolute path/);
     expect(issues({ ...valid, datastore: { manager: 'Redis!', version: '7' } })).toMatch(/datastore\.manager/);
@@ -83,7 +90,7 @@ describe('agent user-data', () => {
       '      -----BEGIN CERTIFICATE-----',
       '      MIIB',
       '      -----END CERTIFICATE-----',
-      '    enrolment: {token: abcdefghijklmnopqrstuvwxyz}',
+      '    enrolment: {url: "https://10.0.2.2:8884/v1/enrol", token: abcdefghijklmnopqrstuvwxyz}',
       '  datastore: {manager: postgresql, version: "15"}',
       '',
     ].join('\n');

@@ -21,6 +21,12 @@ const CertificatePemSchema = z.string().regex(PEM_CERTIFICATE, 'must be a PEM ce
 const PrivateKeyPemSchema = z.string().regex(PEM_PRIVATE_KEY, 'must be a PEM private key (BEGIN PRIVATE KEY)');
 
 export const EnrolmentSchema = z.object({
+  /**
+   * The control plane's enrolment endpoint (HTTPS, its server certificate signed by `caPem`): the agent POSTs
+   * `{guestId, instanceId, token, csrPem}` as JSON and gets `{certPem}` back. The broker only admits clients
+   * with a certificate, so enrolment cannot ride on MQTT.
+   */
+  url: z.string().regex(/^https:\/\/[^\s/]+(:\d+)?(\/\S*)?$/, 'must be an https:// URL'),
   /** One-time token the control plane accepts once with a CSR for this guest id. */
   token: z.string().min(16, 'must be at least 16 characters'),
   /** How long the agent waits for its certificate before it gives up (and exits non-zero). */
@@ -36,6 +42,8 @@ export const AgentBrokerSchema = z
     certPem: CertificatePemSchema.optional(),
     keyPem: PrivateKeyPemSchema.optional(),
     enrolment: EnrolmentSchema.optional(),
+    /** How long the agent waits for its first connection before it exits non-zero (never a hang). */
+    connectTimeoutSeconds: z.number().min(1).max(3600).default(30),
   })
   .superRefine((broker, ctx) => {
     const hasCert = broker.certPem !== undefined || broker.keyPem !== undefined;

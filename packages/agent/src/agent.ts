@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type AgentConfig,
+  conductorTopic,
+  createMqttTransport,
+  guestIdentity,
+  type MethodHandlers,
+  type MethodRegistry,
+  type MqttTransport,
+  rpcTopic,
+} from '@corral/core';
+import { AgentError } from './errors.js';
+import { heartbeatArgs } from './heartbeat.js';
+import { resolveIdentity } from './identity.js';
+import { Journal } from './journal/journal.js';
+import type { Logger } from './log.js';
+import type { DatastoreManager } from './manager/types.js';
+import { createManager } from './registry.js';
+import { Dispatcher } from './rpc/dispatcher.js';
+import { type AgentMethod, agentMethods } from './rpc/methods.js';
+
+export interface AgentOptions {
+  config: AgentConfig;
+  logger: Logger;
+  bootId?: string;
+}
+
+/**
+ * The guest agent: identity → manager from the registry → MQTT connection (birth + last will from the transport)
+ * → a first heartbeat at once, before any prepare → a heartbeat every `heartbeatIntervalSeconds`, and one as soon
+ * as the manager reports a change (a crashed datastore is seen within the interval, usually at once).
+ */
+export class Agent {
+  readonly bootId: string;
+  private transport: MqttTransport | undefined;
+  private manager: DatastoreManager | undefined;
+  private dispatcher: Dispatcher | undefined;
+  private journal: Journal | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private sentFirst = false;
+  private beating: Promise<void> | undefined;
+  private beatAgain = false;
+  private stopped = false;
+
+  constructor(private readonly options: AgentOptions) {
+    this.bootId = options.bootId ?? randomUUID();
+  }
+
+  private get config(): AgentConfig {
+    return this.options.config;
+  }
+
+  /** Starts everything; resolves once connected. Throws BROKER_UNREACHABLE after `connectTimeoutSeconds`. */
+  async start(): Promise<void> {
+    const { config } = this;
+    const logger = this.options.logger;
+    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+    this.journal = Journal.open(join(config.stateDir, 'journal.jsonl'), this.bootId);
+
+    let managerError: AgentError | undefined;
+    try {
+      const dir = join(config.stateDir, config.datastore.manager);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+      this.manager = await createManager(
+        config.datastore.manager,
+        {
+          dir,
+          stateDir: config.stateDir,
+          datastore: config.datastore,
+          logger: logger.child({ manager: config.datastore.manager }),
+          statusChanged: () => this.beatSoon(),
+        },
+        config.managers,
+      );
+      await this.manager.init();
+    } catch (error) {
+      // Reported as FAILED on every heartbeat (the control plane learns it at once), not a silent exit.
+      managerError =
+        error instanceof AgentError ? error : new AgentError('MANAGER_LOAD_FAILED', (error as Error).message);
+      this.manager = undefined;
+      logger.error({ code: managerError.code, error: managerError.message }, 'no datastore manager');
+    }
+    this.dispatcher = new Dispatcher({
+      journal: this.journal,
+      manager: this.manager,
+      ...(managerError ? { managerError } : {}),
+      stateDir: config.stateDir,
+      guestId: config.guestId,
+      bootId: this.bootId,
+      logger,
+    });
+
+    const identity = await resolveIdentity(config, logger);
+    logger.info({ source: identity.source }, 'identity ready');
+    const transport = createMqttTransport({
+      url: config.broker.url,
+      ca: config.broker.caPem,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      identity: guestIdentity(config.guestId),
+      bootId: this.bootId,
+      logger: logger.child({ component: 'mqtt' }),
+      connectTimeoutMs: Math.min(10_000, config.broker.connectTimeoutSeconds * 1000),
+    });
+    this.transport = transport;
+    transport.onStatus((status) => {
+      logger.info({ status }, 'broker connection');
+      if (status === 'connected') this.beatSoon();
+    });
+    const dispatcher = this.dispatcher;
+    const handlers: MethodHandlers<MethodRegistry> = {};
+    for (const method of Object.keys(agentMethods) as AgentMethod[]) {
+      handlers[method] = (args, context) =>
+        dispatcher.dispatch(method, args as Record<string, unknown>, context.messageId);
+    }
+    await transport.handle(rpcTopic(config.guestId), agentMethods as unknown as MethodRegistry, handlers);
+    try {
+      await transport.waitUntilConnected(config.broker.connectTimeoutSeconds * 1000);
+    } catch (error) {
+      await this.stop();
+      throw new AgentError(
+        'BROKER_UNREACHABLE',
+        `broker ${config.broker.url} unreachable for ${config.broker.connectTimeoutSeconds} s: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    this.timer = setInterval(() => this.beatSoon(), config.heartbeatIntervalSeconds * 1000);
+    await this.beatSoon();
+  }
+
+  /** Sends a heartbeat now; calls made while one is being sent coalesce into one more. */
+  beatSoon(): Promise<void> {
+    if (this.stopped || !this.transport || !this.dispatcher) return Promise.resolve();
+    if (this.beating) {
+      this.beatAgain = true;
+      return this.beating;
+    }
+    this.beating = this.beat().finally(() => {
+      this.beating = undefined;
+      if (this.beatAgain) {
+        this.beatAgain = false;
+        void this.beatSoon();
+      }
+    });
+    return this.beating;
+  }
+
+  private async beat(): Promise<void> {
+    const transport = this.transport;
+    const dispatcher = this.dispatcher;
+    if (!transport || !dispatcher || !transport.connected) return;
+    const report = await dispatcher.status();
+    const first = !this.sentFirst;
+    this.sentFirst = true;
+    try {
+      await transport.cast(
+        conductorTopic(this.config.guestId),
+        'heartbeat',
+        heartbeatArgs(this.config.instanceId, report, first),
+        {
+          ttlMs: Math.max(30_000, this.config.heartbeatIntervalSeconds * 3000),
+        },
+      );
+      this.options.logger.debug({ status: report.status }, 'heartbeat');
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, 'heartbeat not sent');
+    }
+  }
+
+  /** Stops timers and the connection (a clean close publishes the death); the datastore keeps running. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.beating?.catch(() => undefined);
+    await this.transport?.close().catch(() => undefined);
+    await this.manager?.close().catch(() => undefined);
+    this.journal?.close();
+  }
+}
