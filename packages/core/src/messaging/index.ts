@@ -6,6 +6,8 @@ export * from './errors.js';
 export * from './identity.js';
 export * from './liveness.js';
 export * from './log.js';
+export * from './mosquitto.js';
+export * from './mosquitto-config.js';
 export * from './registry.js';
 export * from './topics.js';
 export * from './transport.js';
