@@ -7,3 +7,6 @@ export * from './taskmanager/models.js';
 export * from './store/index.js';
 export * from './messaging/index.js';
 export * from './pki/index.js';
+export * from './datastore/index.js';
+export * from './guest/contract.js';
+export * from './conductor/messages.js';

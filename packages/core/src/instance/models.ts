@@ -66,9 +66,11 @@ export const InstanceSchema = z.object({
   guestId: RecordId,
   /** When the conductor last accepted a message from the guest. */
   lastSeenAt: EpochMs.nullable(),
-  /** Boot id and sequence of the last accepted status: later messages must be newer (see store). */
+  /** Boot id and sequence of the last accepted status: later messages must be newer (`isNewerReport`). */
   lastBootId: z.string().nullable(),
   lastSeq: z.number().int().nonnegative().nullable(),
+  /** The boot id `lastBootId` replaced: late messages from that boot are stale. */
+  previousBootId: z.string().nullable(),
   fault: InstanceFaultSchema.nullable(),
   configurationOverrides: ConfigurationOverridesSchema,
   createdAt: EpochMs,

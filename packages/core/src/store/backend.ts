@@ -12,6 +12,7 @@ export interface StatusRow {
   serviceStatus: ServiceStatus;
   lastBootId: string | null;
   lastSeq: number | null;
+  previousBootId: string | null;
   deletedAt: number | null;
   version: number;
 }
@@ -21,6 +22,7 @@ export interface StatusWrite {
   lastSeenAt: number;
   lastBootId: string;
   lastSeq: number;
+  previousBootId: string | null;
   version: number;
   updatedAt: number;
 }

@@ -190,6 +190,7 @@ export class StoreEngine implements Store {
       lastSeenAt: null,
       lastBootId: null,
       lastSeq: null,
+      previousBootId: null,
       fault: null,
       createdAt: now,
       updatedAt: now,
@@ -249,7 +250,7 @@ export class StoreEngine implements Store {
     const base = { instanceId, previousStatus: row.serviceStatus, status: row.serviceStatus, version: row.version };
     if (row.deletedAt !== null || row.serviceStatus === 'DELETED')
       return { ...base, applied: false, reason: 'deleted' };
-    if (!isNewerReport(bootId, seq, row.lastBootId, row.lastSeq)) return { ...base, applied: false, reason: 'stale' };
+    if (!isNewerReport(report, row)) return { ...base, applied: false, reason: 'stale' };
     const now = this.clock();
     const version = row.version + 1;
     await tx.writeStatus(instanceId, {
@@ -257,6 +258,7 @@ export class StoreEngine implements Store {
       lastSeenAt: report.receivedAt ?? now,
       lastBootId: bootId,
       lastSeq: seq,
+      previousBootId: bootId === row.lastBootId ? row.previousBootId : row.lastBootId,
       version,
       updatedAt: now,
     });

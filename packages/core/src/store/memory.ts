@@ -92,6 +92,7 @@ class MemoryBackend implements Backend {
               serviceStatus: i.serviceStatus,
               lastBootId: i.lastBootId,
               lastSeq: i.lastSeq,
+              previousBootId: i.previousBootId,
               deletedAt: i.deletedAt,
               version: i.version,
             }

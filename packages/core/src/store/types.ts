@@ -134,7 +134,7 @@ export interface SilentInstanceQuery {
 
 export const ServiceStatusReportSchema = z.object({
   instanceId: RecordId,
-  /** The guest's boot id: must sort (as a string, byte order) in boot order, e.g. a zero-padded counter. */
+  /** The guest agent's boot id (random per start), from the message envelope. */
   bootId: z.string().min(1).max(128),
   /** Per-boot sequence number, increasing. */
   seq: z.number().int().nonnegative(),
@@ -223,11 +223,16 @@ export type StoreEvent =
   | { type: 'task'; task: Task };
 
 /**
- * Orders status reports: true when (bootId, seq) comes after (lastBootId, lastSeq). A later boot wins over
- * any sequence of an earlier one; within a boot the sequence decides. Nothing stored yet: always newer.
+ * Orders status reports without trusting any clock. Boot ids are random per agent start (see the messaging
+ * envelope), so they carry no order of their own; what the store knows is the current boot and the one it
+ * replaced. Within the current boot the sequence decides. The boot that was replaced is over: its late
+ * messages are stale. Any other boot id is a new start of the guest and wins.
  */
-export function isNewerReport(bootId: string, seq: number, lastBootId: string | null, lastSeq: number | null): boolean {
-  if (lastBootId === null) return true;
-  if (bootId !== lastBootId) return bootId > lastBootId;
-  return lastSeq === null || seq > lastSeq;
+export function isNewerReport(
+  report: { bootId: string; seq: number },
+  last: { lastBootId: string | null; lastSeq: number | null; previousBootId: string | null },
+): boolean {
+  if (last.lastBootId === null) return true;
+  if (report.bootId === last.lastBootId) return last.lastSeq === null || report.seq > last.lastSeq;
+  return report.bootId !== last.previousBootId;
 }
