@@ -43,7 +43,7 @@ describe('OpenStack provider on the fake cloud', () => {
     expect(server.status).toBe('BUILD');
     expect(server.idempotencyKey).toBe('k1');
     const post = cloud.requests.find((call) => call.method === 'POST' && call.path.endsWith('/servers'));
-    const body = (post?.body as { server: Record<string, unknown> }).server;
+    const body = ((post?.body ?? {}) as { server: Record<string, unknown> }).server;
     expect(body.user_data).toBe(Buffer.from('#cloud-config\n').toString('base64'));
     expect(body.config_drive).toBe(true);
     expect(body.flavorRef).toBe('1');
@@ -121,7 +121,7 @@ describe('OpenStack provider on the fake cloud', () => {
     const provider = make();
     const server = await provider.createServer(request('vol', { volumeSizeGb: 1 }));
     const post = cloud.requests.find((call) => call.method === 'POST' && call.path.endsWith('/servers'));
-    const mapping = (post?.body as { server: { block_device_mapping_v2: { uuid: string }[] } }).server
+    const mapping = ((post?.body ?? {}) as { server: { block_device_mapping_v2: { uuid: string }[] } }).server
       .block_device_mapping_v2;
     expect(mapping[0]?.uuid).toBe([...cloud.volumes.keys()][0]);
     expect(server.id).toBeTruthy();
