@@ -1,0 +1,277 @@
+/**
+ * Shared set-up for the agent suites: a throw-away PKI, the embedded aedes broker with mutual TLS, a control-plane
+ * client (service identity) that records heartbeats and births, and real `corral-agent` processes run from source
+ * (node + tsx). Needs scripts/setup/30-datastores.sh (redis-server, PostgreSQL 15 binaries, the `postgres` user);
+ * every datastore runs on a free loopback port inside a temporary state dir and is killed afterwards.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  type AgentConfigInput,
+  allGuestsTopic,
+  type BrokerHandle,
+  type CertificateAuthority,
+  connectMqttTransport,
+  createCa,
+  encodeAgentUserData,
+  issueGuestCertificate,
+  issueServerCertificate,
+  issueServiceCertificate,
+  type MqttTransport,
+  serviceIdentity,
+  startBroker,
+} from '@corral/core';
+import { z } from 'zod';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(REPO, 'packages/agent/src/cli.ts');
+
+export interface Heartbeat {
+  guestId: string;
+  bootId: string;
+  seq: number;
+  at: number;
+  instanceId: string;
+  serviceStatus: string;
+  detail?: string;
+  first?: boolean;
+}
+
+const HeartbeatArgs = z.looseObject({
+  instanceId: z.string(),
+  serviceStatus: z.string(),
+  detail: z.string().optional(),
+  first: z.boolean().optional(),
+});
+
+export interface ControlPlane {
+  ca: CertificateAuthority;
+  broker: BrokerHandle;
+  service: MqttTransport;
+  heartbeats: Heartbeat[];
+  births: Array<{ guestId: string; bootId: string; at: number }>;
+  /** Resolves with the first heartbeat of `guestId` after index `from` that matches; rejects after `timeoutMs`. */
+  waitForHeartbeat(
+    guestId: string,
+    match: (beat: Heartbeat) => boolean,
+    timeoutMs: number,
+    from?: number,
+  ): Promise<Heartbeat>;
+  call(guestId: string, method: string, args: Record<string, unknown>, timeoutMs?: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(): Promise<ControlPlane> {
+  const ca = await createCa({ commonName: 'corral agent test CA' });
+  const server = await issueServerCertificate(ca);
+  const broker = await startBroker({ tls: { ca: ca.certPem, cert: server.certPem, key: server.keyPem } });
+  const serviceCert = await issueServiceCertificate(ca, { name: 'agent-test' });
+  const service = await connectMqttTransport({
+    url: broker.url,
+    ca: ca.certPem,
+    cert: serviceCert.certPem,
+    key: serviceCert.keyPem,
+    identity: serviceIdentity('agent-test'),
+    protocolVersion: 4,
+  });
+  const heartbeats: Heartbeat[] = [];
+  const births: ControlPlane['births'] = [];
+  await service.handle(
+    allGuestsTopic('conductor'),
+    { heartbeat: { args: HeartbeatArgs } },
+    {
+      heartbeat: (args, context) => {
+        heartbeats.push({
+          ...args,
+          guestId: context.guestId ?? '?',
+          bootId: context.bootId,
+          seq: context.seq,
+          at: Date.now(),
+        });
+      },
+    },
+  );
+  await service.watchState((guestId, message) => {
+    if (message.state === 'birth') births.push({ guestId, bootId: message.bootId, at: Date.now() });
+  });
+  return {
+    ca,
+    broker,
+    service,
+    heartbeats,
+    births,
+    async waitForHeartbeat(guestId, match, timeoutMs, from = 0) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = heartbeats.slice(from).find((beat) => beat.guestId === guestId && match(beat));
+        if (found) return found;
+        if (Date.now() > deadline) {
+          const seen = heartbeats
+            .filter((beat) => beat.guestId === guestId)
+            .slice(-5)
+            .map((beat) => `${beat.serviceStatus}${beat.detail ? ` (${beat.detail})` : ''}`);
+          throw new Error(
+            `no matching heartbeat from ${guestId} within ${timeoutMs} ms; last: ${seen.join(', ') || 'none'}`,
+          );
+        }
+        await sleep(25);
+      }
+    },
+    call(guestId, method, args, timeoutMs = 60_000) {
+      return service.call(guestId, method, args, { timeoutMs });
+    },
+    async close() {
+      await service.close();
+      await broker.stop();
+    },
+  };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface GuestSetup {
+  guestId: string;
+  stateDir: string;
+  configPath: string;
+  config: AgentConfigInput;
+}
+
+/** A guest's config (with a certificate issued by the test CA) written as #cloud-config user-data. */
+export async function makeGuest(
+  plane: ControlPlane,
+  options: {
+    guestId: string;
+    manager: string;
+    port?: number;
+    heartbeatIntervalSeconds?: number;
+    brokerUrl?: string;
+    connectTimeoutSeconds?: number;
+    managers?: Record<string, string>;
+  },
+): Promise<GuestSetup> {
+  const stateDir = mkdtempSync(join(tmpdir(), `corral-agent-${options.guestId}-`));
+  const cert = await issueGuestCertificate(plane.ca, { guestId: options.guestId });
+  const config: AgentConfigInput = {
+    guestId: options.guestId,
+    instanceId: `instance-${options.guestId}`,
+    broker: {
+      url: options.brokerUrl ?? plane.broker.url,
+      caPem: plane.ca.certPem,
+      certPem: cert.certPem,
+      keyPem: cert.keyPem,
+      ...(options.connectTimeoutSeconds ? { connectTimeoutSeconds: options.connectTimeoutSeconds } : {}),
+    },
+    heartbeatIntervalSeconds: options.heartbeatIntervalSeconds ?? 1,
+    datastore: {
+      manager: options.manager,
+      version: '1',
+      bindAddress: '127.0.0.1',
+      ...(options.port ? { port: options.port } : {}),
+    },
+    ...(options.managers ? { managers: options.managers } : {}),
+    stateDir: join(stateDir, 'state'),
+    logLevel: 'info',
+  };
+  const configPath = join(stateDir, 'user-data');
+  writeFileSync(configPath, encodeAgentUserData(config), { mode: 0o600 });
+  return { guestId: options.guestId, stateDir, configPath, config };
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  /** stderr so far (the agent's structured log and its fatal message). */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts the real agent from source. `args` default to `--config <configPath>`. */
+export function startAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: REPO,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/root',
+      CORRAL_SEED_PROBE: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    output: () => output,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Kills every process whose command line mentions `dir` (datastores, an initdb cut off with its agent). */
+export async function killProcessesUnder(dir: string): Promise<void> {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmdline.includes(dir)) pids.push(Number(entry));
+    } catch {
+      // Gone already.
+    }
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (pids.some((pid) => isAlive(pid)) && Date.now() < deadline) await sleep(50);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) [ZX] /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** Stops agents, kills the guest's datastore processes, removes its files. */
+export async function cleanupGuest(guest: GuestSetup | undefined, agents: AgentProcess[]): Promise<void> {
+  for (const agent of agents) await agent.kill('SIGKILL');
+  if (!guest) return;
+  await killProcessesUnder(guest.stateDir);
+  rmSync(guest.stateDir, { recursive: true, force: true });
+}
+
+export function readPid(path: string): number {
+  return Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+}
