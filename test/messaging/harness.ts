@@ -218,3 +218,13 @@ export async function eventually(check: () => boolean, timeoutMs = 5000, what = 
     await sleep(20);
   }
 }
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function failure(promise: Promise<unknown>): Promise<Error & { code?: string; remoteCode?: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: string; remoteCode?: string };
+  }
+  throw new Error('expected the promise to reject');
+}

@@ -24,6 +24,7 @@ import {
   connectService,
   createTestPki,
   eventually,
+  failure,
   rawClient,
   startTestBroker,
   type TestBroker,
@@ -112,7 +113,7 @@ describe.each(brokerKinds)('call and cast over %s', (kind) => {
 
   it('a call to an absent guest times out with CallTimeoutError', async () => {
     const started = Date.now();
-    const error = await service.call('guest-nobody', 'add', { a: 1, b: 1 }, { timeoutMs: 400 }).catch((e) => e);
+    const error = await failure(service.call('guest-nobody', 'add', { a: 1, b: 1 }, { timeoutMs: 400 }));
     expect(error).toBeInstanceOf(CallTimeoutError);
     expect(error.code).toBe('CALL_TIMEOUT');
     expect(Date.now() - started).toBeLessThan(2000);
@@ -131,12 +132,12 @@ describe.each(brokerKinds)('call and cast over %s', (kind) => {
   });
 
   it('remote failures come back as typed RemoteCallError', async () => {
-    const failed = await service.call('guest-a', 'fail', {}).catch((e) => e);
+    const failed = await failure(service.call('guest-a', 'fail', {}));
     expect(failed).toBeInstanceOf(RemoteCallError);
     expect(failed.remoteCode).toBe('DATASTORE_DOWN');
-    const unknown = await service.call('guest-a', 'drop_database', {}).catch((e) => e);
+    const unknown = await failure(service.call('guest-a', 'drop_database', {}));
     expect(unknown.remoteCode).toBe('UNKNOWN_METHOD');
-    const bad = await service.call('guest-a', 'add', { a: 'two', b: 3 }).catch((e) => e);
+    const bad = await failure(service.call('guest-a', 'add', { a: 'two', b: 3 }));
     expect(bad.remoteCode).toBe('BAD_ARGS');
     expect(bad.message).toContain('a');
     expect(guest.metrics().malformedByReason).toMatchObject({ unknown_method: 1, bad_args: 1 });
@@ -209,7 +210,7 @@ describe.each(brokerKinds)('call and cast over %s', (kind) => {
       backoff: { initialMs: 50, maxMs: 200 },
     });
     const started = Date.now();
-    const error = await offline.call('guest-a', 'add', { a: 1, b: 2 }, { timeoutMs: 5000 }).catch((e) => e);
+    const error = await failure(offline.call('guest-a', 'add', { a: 1, b: 2 }, { timeoutMs: 5000 }));
     expect(error).toBeInstanceOf(NotConnectedError);
     expect(Date.now() - started).toBeLessThan(2000);
     await offline.close();
