@@ -11,6 +11,7 @@ export interface ServiceStatusEvent {
   kind: 'service-status';
   instanceId: string;
   status: string;
+  previousStatus?: string;
   /** The (bootId, seq) the status came with; absent for sweep-made statuses. */
   bootId?: string;
   seq?: number;

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CorralError, parseWith, ValidationError } from '../errors/index.js';
+import type { DatastoreCatalog } from '../datastore/catalog.js';
 import type { Provider } from '../provider/types.js';
 import type { InstanceStatus } from '../status/composite.js';
 import type { Store } from '../store/types.js';
-import type { TaskKind } from '../taskmanager/models.js';
+import type { JsonObject, TaskKind } from '../taskmanager/models.js';
 import type { StatusEventBus } from './events.js';
 import { ConfigurationOverridesSchema, type Instance, type InstancePatch } from './models.js';
 import { type InstanceView, instanceView } from './views.js';
@@ -32,31 +33,6 @@ export class InstanceBusyError extends CorralError {
   ) {
     super(`instance ${instanceId} cannot ${action} now: its task status is ${taskStatus}`);
   }
-}
-
-/** What the catalog answers for a datastore version (see datastore/). */
-export interface ResolvedDatastore {
-  type: string;
-  version: string;
-  /** Agent manager name (Trove's datastore_manager), e.g. `redis`. */
-  manager: string;
-  image: string;
-  /** Default and limits for the volume, when the version sets them. */
-  volume?: { minGb?: number; maxGb?: number; required?: boolean };
-}
-
-/** The datastore catalog as the service needs it; `control-plane.ts` adapts the real catalog onto it. */
-export interface CatalogPort {
-  /** The active version, or a ValidationError naming the field (`datastore.type`, `datastore.version`). */
-  resolve(datastore: { type: string; version?: string }): ResolvedDatastore;
-  /** Checks overrides against the version's rules: ValidationError naming each bad parameter. */
-  validateOverrides(
-    datastore: { type: string; version: string },
-    overrides: Record<string, unknown>,
-  ): {
-    /** Parameters that only take effect after a restart. */
-    restartRequired: string[];
-  };
 }
 
 export interface TaskCaster {
@@ -105,7 +81,7 @@ export interface InstanceStatusChange {
 
 export interface InstanceServiceOptions {
   store: Store;
-  catalog: CatalogPort;
+  catalog: DatastoreCatalog;
   providers: Record<string, Provider>;
   tasks: TaskCaster;
   events: StatusEventBus;
@@ -127,22 +103,21 @@ export class InstanceService {
   async create(request: CreateInstanceRequest, options: { requestId?: string } = {}): Promise<InstanceView> {
     const input = parseWith(CreateInstanceRequestSchema, request, 'instance');
     const providerName = this.#providerName(input.provider);
-    const datastore = this.#options.catalog.resolve(input.datastore);
+    const { catalog } = this.#options;
+    const resolved = catalog.resolve({ datastore: input.datastore.type, version: input.datastore.version, provider: providerName });
     await this.#checkFlavor(providerName, input.flavor);
-    const volume = datastore.volume;
-    if (volume?.required && input.volumeSizeGb === undefined) {
-      throw new ValidationError('invalid instance: volumeSizeGb: required by this datastore version', [
-        { path: 'volumeSizeGb', message: 'required by this datastore version' },
-      ]);
-    }
     if (input.volumeSizeGb !== undefined) {
-      const { minGb = 1, maxGb = 16_384 } = volume ?? {};
-      if (input.volumeSizeGb < minGb || input.volumeSizeGb > maxGb) {
-        const message = `must be between ${minGb} and ${maxGb} GiB for ${datastore.type} ${datastore.version}`;
-        throw new ValidationError(`invalid instance: volumeSizeGb: ${message}`, [{ path: 'volumeSizeGb', message }]);
+      const provider = this.#options.providers[providerName];
+      const why = !resolved.version.capabilities.volumes
+        ? `${resolved.datastore.name} ${resolved.version.name} keeps its data on the root disk; volumes are not supported`
+        : provider !== undefined && !provider.capabilities.volumes
+          ? `provider ${providerName} does not attach volumes`
+          : undefined;
+      if (why !== undefined) {
+        throw new ValidationError(`invalid instance: volumeSizeGb: ${why}`, [{ path: 'volumeSizeGb', message: why }]);
       }
     }
-    this.#options.catalog.validateOverrides(datastore, input.configuration);
+    const overrides = catalog.validateOverrides(resolved.datastore.name, resolved.version.name, input.configuration);
     const id = input.id ?? randomUUID();
     const taskId = randomUUID();
     const { instance, task } = await this.#options.store.createInstance(
@@ -152,10 +127,10 @@ export class InstanceService {
         projectId: input.projectId,
         provider: providerName,
         flavor: input.flavor,
-        image: datastore.image,
-        datastore: { type: datastore.type, version: datastore.version },
+        image: resolved.image,
+        datastore: { type: resolved.datastore.name, version: resolved.version.name },
         volumeSizeGb: input.volumeSizeGb ?? null,
-        configurationOverrides: input.configuration,
+        configurationOverrides: overrides.values,
         taskStatus: 'BUILDING',
         serviceStatus: 'NEW',
       },
@@ -250,12 +225,16 @@ export class InstanceService {
   ): Promise<InstanceView> {
     const parsed = parseWith(ConfigurationOverridesSchema, overrides, 'configuration');
     const instance = await this.#loadIdle(id, 'update its configuration');
-    this.#options.catalog.validateOverrides(instance.datastore, parsed);
-    const merged = { ...instance.configurationOverrides, ...parsed };
+    const { values, restartRequired } = this.#options.catalog.validateOverrides(
+      instance.datastore.type,
+      instance.datastore.version,
+      parsed,
+    );
+    const merged = { ...instance.configurationOverrides, ...values };
     return this.#startTask(
       instance,
       'update_configuration',
-      { overrides: parsed },
+      { overrides: values, restartRequired },
       'UPDATING_CONFIGURATION',
       options.requestId,
       { configurationOverrides: merged },
@@ -321,7 +300,7 @@ export class InstanceService {
   async #startTask(
     instance: Instance,
     kind: TaskKind,
-    args: Record<string, string | null | Record<string, string | number | boolean>>,
+    args: JsonObject,
     taskStatus: InstancePatch['taskStatus'],
     requestId: string | undefined,
     extraPatch: InstancePatch = {},

@@ -60,12 +60,12 @@ export class TaskManager<D> {
   constructor(options: TaskManagerOptions<D>) {
     this.workerId = options.workerId ?? `worker-${randomUUID()}`;
     this.#options = {
-      concurrency: 4,
-      leaseMs: 30_000,
-      idleMs: 2_000,
-      stepRetries: 3,
-      hooks: {},
       ...options,
+      concurrency: options.concurrency ?? 4,
+      leaseMs: options.leaseMs ?? 30_000,
+      idleMs: options.idleMs ?? 2_000,
+      stepRetries: options.stepRetries ?? 3,
+      hooks: options.hooks ?? {},
     };
     this.#flows = new Map(options.flows.map((flow) => [flow.kind, flow]));
     this.#wakeups.setMaxListeners(0);

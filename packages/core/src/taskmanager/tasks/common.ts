@@ -1,3 +1,4 @@
+import type { GuestMethodName } from '../../guest/contract.js';
 import type { FlowDeps, FlowInstance, ServiceStatusMark } from './deps.js';
 import { type Step, type StepContext, StepError } from './flow.js';
 import { awaitHealthy } from './waits.js';
@@ -11,8 +12,11 @@ export const GUEST_METHOD = {
   prepare: 'prepare',
   restart: 'restart',
   stop: 'stop_db',
-  applyConfiguration: 'update_overrides',
-} as const;
+  /** Writes overrides to the configuration file (effective after a restart). */
+  writeConfiguration: 'update_overrides',
+  /** Applies overrides to the running datastore, where it allows. */
+  applyConfiguration: 'apply_overrides',
+} as const satisfies Record<string, GuestMethodName>;
 
 export async function loadInstance(ctx: Ctx): Promise<FlowInstance> {
   const instance = await ctx.deps.instances.get(ctx.instanceId);

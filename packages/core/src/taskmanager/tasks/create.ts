@@ -1,6 +1,8 @@
 import { ProviderError, ProvisioningFailedError } from '../../provider/errors.js';
 import type { Bootstrap } from '../../provider/types.js';
 import type { InstanceTaskStatus } from '../../status/task-status.js';
+import type { PrepareArgs } from '../../guest/contract.js';
+import { GUEST_METHOD } from './common.js';
 import type { FlowDeps, FlowInstance, GuestIdentity } from './deps.js';
 import { type Flow, type StepContext, StepError } from './flow.js';
 import { awaitHealthy, watchForError } from './waits.js';
@@ -173,15 +175,15 @@ export const createFlow: Flow<FlowDeps> = {
             }),
           ]);
           if (outcome instanceof Error) throw outcome;
-          await ctx.deps.guest.cast(
-            ctx.instanceId,
-            'prepare',
-            {
-              datastore: instance.datastore,
-              configuration: instance.configuration,
-            },
-            `${ctx.taskId}:prepare`,
-          );
+          const flavors = await provider.listFlavors({ signal: ctx.signal });
+          const flavor = flavors.find((f) => f.id === instance.flavor || f.name === instance.flavor);
+          const prepare: PrepareArgs = {
+            datastore: instance.datastore,
+            memoryMb: flavor?.ramMb ?? 1024,
+            overrides: instance.configuration as PrepareArgs['overrides'],
+            volume: instance.volumeSizeGb ? { devicePath: '/dev/vdb', mountPoint: '/var/lib/corral/data' } : null,
+          };
+          await ctx.deps.guest.cast(ctx.instanceId, GUEST_METHOD.prepare, prepare, `${ctx.taskId}:prepare`);
           return { preparedBootId: outcome.bootId };
         } finally {
           off();

@@ -3,8 +3,8 @@ import type { FlowDeps } from './deps.js';
 import { type Flow, StepError } from './flow.js';
 
 /**
- * Trove's `update_overrides`: the guest applies the validated overrides. Those it cannot apply live leave
- * the instance RESTART_REQUIRED (the guest says which), as Trove does for static parameters.
+ * Trove's `update_overrides`: the guest writes the validated overrides and applies the dynamic ones live.
+ * Static ones (the catalog says which) leave the instance RESTART_REQUIRED, as in Trove.
  */
 export const updateConfigurationFlow: Flow<FlowDeps> = {
   kind: 'update_configuration',
@@ -13,25 +13,23 @@ export const updateConfigurationFlow: Flow<FlowDeps> = {
     {
       name: 'apply-configuration',
       async run(ctx: Ctx) {
-        let result: unknown;
+        const overrides = (ctx.params.overrides ?? {}) as Record<string, string | number | boolean>;
+        const restartRequired = Array.isArray(ctx.params.restartRequired) ? ctx.params.restartRequired.map(String) : [];
+        const live = Object.fromEntries(Object.entries(overrides).filter(([name]) => !restartRequired.includes(name)));
+        const options = (suffix: string) => ({ timeoutMs: ctx.deps.timeouts.guestCallMs, requestId: `${ctx.taskId}:${suffix}` });
         try {
-          result = await ctx.deps.guest.call(
-            ctx.instanceId,
-            GUEST_METHOD.applyConfiguration,
-            { overrides: ctx.params.overrides ?? {} },
-            { timeoutMs: ctx.deps.timeouts.guestCallMs, requestId: `${ctx.taskId}:apply` },
-          );
+          // Written to the configuration file first, so a restart keeps them; then applied live where allowed.
+          await ctx.deps.guest.call(ctx.instanceId, GUEST_METHOD.writeConfiguration, { overrides }, options('write'));
+          if (Object.keys(live).length > 0) {
+            await ctx.deps.guest.call(ctx.instanceId, GUEST_METHOD.applyConfiguration, { overrides: live }, options('apply'));
+          }
         } catch (error) {
           throw new StepError(`the guest could not apply the configuration: ${(error as Error).message}`, {
             taskStatus: 'UPDATE_CONFIGURATION_ERROR',
             cause: error,
           });
         }
-        const restartRequired =
-          typeof result === 'object' &&
-          result !== null &&
-          (result as { restartRequired?: unknown }).restartRequired === true;
-        return { finalTaskStatus: restartRequired ? 'RESTART_REQUIRED' : 'NONE' };
+        return { finalTaskStatus: restartRequired.length > 0 ? 'RESTART_REQUIRED' : 'NONE' };
       },
     },
   ],
