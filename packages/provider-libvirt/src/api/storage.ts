@@ -99,6 +99,15 @@ export class Storage {
     return (await this.connection.call('storage_vol_create_xml', { pool, xml, flags: 0 })).vol;
   }
 
+  /** Copies `source` into a new volume (server-side, on the libvirt host). */
+  async cloneVolume(pool: PoolRef, name: string, source: VolumeRef, format = 'raw'): Promise<VolumeRef> {
+    const info = await this.info(source);
+    const xml =
+      `<volume><name>${escapeXml(name)}</name><capacity unit='bytes'>${info.capacity}</capacity>` +
+      `<target><format type='${escapeXml(format)}'/></target></volume>`;
+    return (await this.connection.call('storage_vol_create_xml_from', { pool, xml, clonevol: source, flags: 0 })).vol;
+  }
+
   /** Writes `data` (exactly `length` bytes) into the volume over a libvirt stream; works on remote hosts. */
   async upload(vol: VolumeRef, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, length: number): Promise<void> {
     await this.connection.upload('storage_vol_upload', { vol, offset: 0n, length: BigInt(length), flags: 0 }, data);

@@ -1,0 +1,514 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import {
+  BadRequestError,
+  type CallOptions,
+  type CreateServerRequest,
+  type Flavor,
+  type Image,
+  NotFoundError,
+  PROVIDER_SPECIFICATION_VERSION,
+  ProviderTimeoutError,
+  type ProviderV1,
+  parseCreateServerRequest,
+  type Server,
+} from '@corral/core';
+import { type Logger, pino } from 'pino';
+import { probeKvm } from '../api/capabilities.js';
+import { type DomainRef, DomainState, uuidToString } from '../api/domains.js';
+import { type Libvirt, openLibvirt } from '../api/index.js';
+import type { PoolRef } from '../api/storage.js';
+import { buildNoCloudSeed } from '../iso/nocloud.js';
+import { LibvirtError } from '../rpc/errors.js';
+import { parseLibvirtUri } from '../rpc/uri.js';
+import { buildDomainXml, resizeDomainXml } from './domain-xml.js';
+import { PROVIDER_NAME, toProviderError } from './errors.js';
+import { ensureImageVolumes } from './images.js';
+import { METADATA_NAMESPACE, METADATA_PREFIX, recordFromXml, recordToXml, type ServerRecord } from './metadata.js';
+import {
+  type ImageConfig,
+  type LibvirtProviderOptions,
+  LibvirtProviderOptionsSchema,
+  type ResolvedOptions,
+} from './options.js';
+import { statusFromDomainState } from './status.js';
+import { watchServer } from './watch.js';
+
+/** The libvirt provider: ProviderV1 plus what tests and operators need on top. */
+export interface LibvirtProvider extends ProviderV1 {
+  /** Where the server's serial console is logged, on the libvirt host. */
+  consoleLogPath(serverId: string): Promise<string>;
+  /** The console log's text (local libvirt hosts only). */
+  readConsoleLog(serverId: string): Promise<string>;
+  /** `kvm` or `qemu`: the domain type servers get (probing once when `domainType` is `auto`). */
+  domainType(): Promise<'kvm' | 'qemu'>;
+  /** The underlying client, for callers that need more of libvirt. */
+  libvirt(): Promise<Libvirt>;
+}
+
+const VIR_DOMAIN_METADATA_ELEMENT = 2;
+const VIR_DOMAIN_AFFECT_CONFIG = 2;
+
+function throwIfAborted(options?: CallOptions): void {
+  if (options?.signal?.aborted) {
+    throw new ProviderTimeoutError('the call was aborted', { provider: PROVIDER_NAME, cause: options.signal.reason });
+  }
+}
+
+/**
+ * Creates the libvirt provider. Nothing is dialled until the first call; the connection reopens itself
+ * after a daemon restart.
+ *
+ *   const provider = createLibvirtProvider({
+ *     uri: 'qemu:///system',
+ *     pool: { name: 'corral', path: '/var/lib/corral/pool' },
+ *     images: [{ kind: 'kernel', name: 'micro', kernel: 'vmlinuz', initrd: 'initrd.img', cmdline: 'console=ttyS0' }],
+ *   });
+ */
+export function createLibvirtProvider(input: LibvirtProviderOptions = {}): LibvirtProvider {
+  const parsed = LibvirtProviderOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new BadRequestError(
+      `invalid libvirt provider options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      { provider: PROVIDER_NAME },
+    );
+  }
+  const options: ResolvedOptions = parsed.data;
+  const logger: Logger = input.logger ?? pino({ level: 'silent' });
+  const log = logger.child({ provider: PROVIDER_NAME, uri: options.uri });
+  const local = parseLibvirtUri(options.uri).transport === 'unix';
+
+  let client: Promise<Libvirt> | undefined;
+  let pool: Promise<PoolRef> | undefined;
+  let resolvedType: Promise<'kvm' | 'qemu'> | undefined;
+  const creating = new Map<string, Promise<Server>>();
+
+  const libvirt = (): Promise<Libvirt> => {
+    if (!client) {
+      client = openLibvirt(options.uri, {
+        ...input.connection,
+        onConnectionChange: (state, error) => {
+          if (state === 'closed')
+            log.warn({ err: error?.message }, 'libvirt connection lost; the next call reconnects');
+          else log.debug('libvirt connection open');
+        },
+      });
+      client.catch(() => {
+        client = undefined;
+      });
+    }
+    return client;
+  };
+
+  const ensurePool = async (): Promise<PoolRef> => {
+    if (!pool) {
+      pool = libvirt().then((lv) => lv.storage.ensureDirPool(options.pool.name, options.pool.path));
+      pool.catch(() => {
+        pool = undefined;
+      });
+    }
+    return pool;
+  };
+
+  const domainType = (): Promise<'kvm' | 'qemu'> => {
+    if (options.domainType !== 'auto') return Promise.resolve(options.domainType);
+    if (!resolvedType) {
+      resolvedType = (async () => {
+        const lv = await libvirt();
+        const kernelImage = options.images.find((image) => image.kind === 'kernel');
+        let kernelPath: string | undefined;
+        if (kernelImage) {
+          const volumes = await ensureImageVolumes(lv, await ensurePool(), options.namePrefix, kernelImage);
+          kernelPath = volumes.kernelPath;
+        }
+        const result = await probeKvm(lv.connection, { kernelPath });
+        if (result.usable) {
+          log.info({ elapsedMs: result.elapsedMs }, 'KVM works: servers get domain type kvm');
+          return 'kvm' as const;
+        }
+        log.warn(
+          { reason: result.reason, elapsedMs: result.elapsedMs },
+          'KVM is not usable here: falling back to domain type qemu (software emulation, much slower)',
+        );
+        return 'qemu' as const;
+      })();
+      resolvedType.catch(() => {
+        resolvedType = undefined;
+      });
+    }
+    return resolvedType;
+  };
+
+  const isOurs = (dom: DomainRef) =>
+    dom.name.startsWith(options.namePrefix) && !dom.name.startsWith(`${options.namePrefix}kvm-probe`);
+
+  const readRecord = async (lv: Libvirt, dom: DomainRef): Promise<ServerRecord | undefined> => {
+    const xml = await lv.domains.metadata(dom, METADATA_NAMESPACE);
+    return xml ? recordFromXml(xml) : undefined;
+  };
+
+  const consoleLogFor = (domainName: string) => `${options.consoleLogDir}/${domainName}.log`;
+
+  const toServer = async (lv: Libvirt, dom: DomainRef, record: ServerRecord): Promise<Server> => {
+    const { state } = await lv.domains.state(dom);
+    const status = statusFromDomainState(state, record.fault !== undefined);
+    const fault =
+      record.fault ?? (state === DomainState.CRASHED ? { message: 'the guest crashed', code: 'CRASHED' } : undefined);
+    return {
+      id: uuidToString(dom.uuid),
+      name: record.name,
+      status,
+      ...(fault ? { fault } : {}),
+      idempotencyKey: record.idempotencyKey,
+      flavor: record.flavor,
+      image: record.image,
+      // User-mode networking: the guest always has QEMU's fixed address, reachable from nowhere but itself.
+      addresses: status === 'ACTIVE' ? { user: ['10.0.2.15'] } : {},
+      metadata: record.metadata,
+      createdAt: record.createdAt,
+    };
+  };
+
+  /** Finds our domain by server id (its UUID); NotFoundError for anything else. */
+  const lookup = async (lv: Libvirt, id: string): Promise<{ dom: DomainRef; record: ServerRecord }> => {
+    const notFound = () => new NotFoundError(`no libvirt server ${id}`, { provider: PROVIDER_NAME });
+    if (!/^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/.test(id)) throw notFound();
+    let dom: DomainRef;
+    try {
+      dom = await lv.domains.lookupByUuid(id);
+    } catch (error) {
+      if (error instanceof LibvirtError && error.code === 42) throw notFound();
+      throw error;
+    }
+    const record = isOurs(dom) ? await readRecord(lv, dom) : undefined;
+    if (!record) throw notFound();
+    return { dom, record };
+  };
+
+  const listOurs = async (lv: Libvirt) => {
+    const found: Array<{ dom: DomainRef; record: ServerRecord }> = [];
+    for (const dom of await lv.domains.list()) {
+      if (!isOurs(dom)) continue;
+      try {
+        const record = await readRecord(lv, dom);
+        if (record) found.push({ dom, record });
+      } catch (error) {
+        if (!(error instanceof LibvirtError && error.code === 42)) throw error; // vanished meanwhile
+      }
+    }
+    return found;
+  };
+
+  const guard = async <T>(context: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      throw toProviderError(error, context);
+    }
+  };
+
+  const findByKey = async (key: string): Promise<Server | undefined> => {
+    const lv = await libvirt();
+    const match = (await listOurs(lv)).find((entry) => entry.record.idempotencyKey === key);
+    return match ? toServer(lv, match.dom, match.record) : undefined;
+  };
+
+  const deleteVolumes = async (lv: Libvirt, names: string[]) => {
+    const poolRef = await ensurePool();
+    for (const name of names) {
+      const vol = await lv.storage.findVolume(poolRef, name);
+      if (vol) await lv.storage.deleteVolume(vol);
+    }
+  };
+
+  const create = async (request: CreateServerRequest, callOptions?: CallOptions): Promise<Server> => {
+    const req = parseCreateServerRequest(PROVIDER_NAME, request);
+    const existing = await findByKey(req.idempotencyKey);
+    if (existing) return existing;
+    const flavor = options.flavors.find((f) => f.id === req.flavor || f.name === req.flavor);
+    if (!flavor) {
+      throw new BadRequestError(
+        `flavor: "${req.flavor}" is not one of ${options.flavors.map((f) => f.id).join(', ')}`,
+        {
+          provider: PROVIDER_NAME,
+        },
+      );
+    }
+    const image: ImageConfig | undefined = options.images.find((i) => i.name === req.image);
+    if (!image) {
+      throw new BadRequestError(
+        `image: "${req.image}" is not one of the configured images (${options.images.map((i) => i.name).join(', ') || 'none'})`,
+        { provider: PROVIDER_NAME },
+      );
+    }
+    const lv = await libvirt();
+    const poolRef = await ensurePool();
+    const type = await domainType();
+    throwIfAborted(callOptions);
+    // The name derives from the idempotency key: a second process racing on the same key collides on it.
+    const suffix = createHash('sha256').update(req.idempotencyKey).digest('hex').slice(0, 10);
+    const domainName = `${options.namePrefix}${req.name}-${suffix}`.slice(0, 200);
+    const seedVolume = `${domainName}-seed.iso`;
+    const diskVolume = `${domainName}-disk.qcow2`;
+    const dataVolume = `${domainName}-data.qcow2`;
+    const made: string[] = [];
+    const record: ServerRecord = {
+      name: req.name,
+      idempotencyKey: req.idempotencyKey,
+      flavor: flavor.id,
+      image: image.name,
+      createdAt: new Date().toISOString(),
+      volumes: [],
+      metadata: req.metadata,
+    };
+    const reqLog = log.child({ server: domainName, idempotencyKey: req.idempotencyKey });
+    let dom: DomainRef | undefined;
+    try {
+      const imageVolumes = await ensureImageVolumes(lv, poolRef, options.namePrefix, image);
+      // Leftovers of a creator that died half-way (no domain was defined, or we would have found it).
+      await deleteVolumes(lv, [seedVolume, diskVolume, dataVolume]);
+      const seed = buildNoCloudSeed({ instanceId: randomUUID(), hostname: req.name, userData: req.bootstrap.userData });
+      made.push(seedVolume);
+      await lv.storage.createVolumeFrom(poolRef, seedVolume, [seed], seed.byteLength);
+      if (image.kind === 'disk') {
+        const base = await lv.storage.findVolume(poolRef, imageVolumes.baseVolume!);
+        if (!base)
+          throw new NotFoundError(`image volume ${imageVolumes.baseVolume} vanished`, { provider: PROVIDER_NAME });
+        made.push(diskVolume);
+        const size = flavor.diskGb > 0 ? BigInt(flavor.diskGb) * 1024n ** 3n : undefined;
+        await lv.storage.createOverlay(poolRef, diskVolume, base, size);
+      }
+      if (req.volumeSizeGb) {
+        made.push(dataVolume);
+        await lv.storage.createVolume(poolRef, dataVolume, BigInt(req.volumeSizeGb) * 1024n ** 3n, 'qcow2');
+      }
+      record.volumes = [...made];
+      const consoleLogPath = consoleLogFor(domainName);
+      if (local) {
+        await mkdir(options.consoleLogDir, { recursive: true });
+        await rm(consoleLogPath, { force: true });
+      }
+      const xml = buildDomainXml({
+        name: domainName,
+        type,
+        vcpus: flavor.vcpus,
+        ramMb: flavor.ramMb,
+        machine: options.machine,
+        record,
+        pool: options.pool.name,
+        boot:
+          image.kind === 'kernel'
+            ? {
+                kind: 'kernel',
+                kernelPath: imageVolumes.kernelPath!,
+                initrdPath: imageVolumes.initrdPath!,
+                cmdline: image.cmdline,
+              }
+            : { kind: 'disk', volume: diskVolume },
+        seedVolume,
+        dataVolume: req.volumeSizeGb ? dataVolume : undefined,
+        cdromBus: options.cdromBus,
+        consoleLogPath,
+      });
+      dom = await lv.domains.define(xml);
+    } catch (error) {
+      reqLog.warn(
+        { err: (error as Error).message },
+        'create failed before the domain was defined; removing what was made',
+      );
+      await deleteVolumes(lv, made).catch(() => {});
+      // Another creator with the same key may own the name: theirs is the answer.
+      const raced = await findByKey(req.idempotencyKey).catch(() => undefined);
+      if (raced) return raced;
+      throw error;
+    }
+    try {
+      await lv.domains.start(dom);
+      reqLog.info({ type, flavor: flavor.id, image: image.name }, 'server started');
+    } catch (error) {
+      if (!(error instanceof LibvirtError)) throw error;
+      // The server exists but could not start: keep it in ERROR with libvirt's own words, like Nova's fault.
+      record.fault = { message: error.message, code: error.code };
+      reqLog.warn({ fault: error.message }, 'server failed to start');
+      await lv.connection.call('domain_set_metadata', {
+        dom,
+        type: VIR_DOMAIN_METADATA_ELEMENT,
+        metadata: recordToXml(record, false),
+        key: METADATA_PREFIX,
+        uri: METADATA_NAMESPACE,
+        flags: VIR_DOMAIN_AFFECT_CONFIG,
+      });
+    }
+    return toServer(lv, dom, record);
+  };
+
+  const provider: LibvirtProvider = {
+    specificationVersion: PROVIDER_SPECIFICATION_VERSION,
+    name: PROVIDER_NAME,
+    capabilities: {
+      reboot: true,
+      resize: true,
+      configDrive: true,
+      userData: false,
+      events: true,
+      volumes: true,
+      imageUpload: false,
+    },
+
+    createServer(request, callOptions) {
+      return guard('create server', async () => {
+        throwIfAborted(callOptions);
+        const key = (request as { idempotencyKey?: unknown })?.idempotencyKey;
+        if (typeof key !== 'string') return create(request, callOptions);
+        // One create per key at a time in this process; the domain name guards across processes.
+        const running = creating.get(key);
+        if (running) return running;
+        const started = create(request, callOptions).finally(() => creating.delete(key));
+        creating.set(key, started);
+        return started;
+      });
+    },
+
+    getServer(id, callOptions) {
+      return guard(`get server ${id}`, async () => {
+        throwIfAborted(callOptions);
+        const lv = await libvirt();
+        const { dom, record } = await lookup(lv, id);
+        return toServer(lv, dom, record);
+      });
+    },
+
+    findServerByIdempotencyKey(key, callOptions) {
+      return guard('find server by idempotency key', async () => {
+        throwIfAborted(callOptions);
+        return findByKey(key);
+      });
+    },
+
+    listServers(callOptions) {
+      return guard('list servers', async () => {
+        throwIfAborted(callOptions);
+        const lv = await libvirt();
+        const servers: Server[] = [];
+        for (const { dom, record } of await listOurs(lv)) {
+          try {
+            servers.push(await toServer(lv, dom, record));
+          } catch (error) {
+            if (!(error instanceof LibvirtError && error.code === 42)) throw error;
+          }
+        }
+        return servers;
+      });
+    },
+
+    deleteServer(id, callOptions) {
+      return guard(`delete server ${id}`, async () => {
+        throwIfAborted(callOptions);
+        const lv = await libvirt();
+        const { dom, record } = await lookup(lv, id);
+        const { state } = await lv.domains.state(dom);
+        if (state !== DomainState.SHUTOFF) {
+          await lv.domains.destroy(dom).catch((error: unknown) => {
+            if (!(error instanceof LibvirtError && (error.code === 55 || error.code === 42))) throw error;
+          });
+        }
+        await lv.domains.undefine(dom).catch((error: unknown) => {
+          if (!(error instanceof LibvirtError && error.code === 42)) throw error;
+        });
+        // Every volume recorded for it, and any other volume carrying its name (belt and braces).
+        const poolRef = await ensurePool();
+        const names = new Set(record.volumes);
+        for (const vol of await lv.storage.listVolumes(poolRef)) {
+          if (vol.name.startsWith(`${dom.name}-`)) names.add(vol.name);
+        }
+        await deleteVolumes(lv, [...names]);
+        if (local) await rm(consoleLogFor(dom.name), { force: true }).catch(() => {});
+        log.info({ server: dom.name, volumes: names.size }, 'server deleted');
+      });
+    },
+
+    rebootServer(id, callOptions) {
+      return guard(`reboot server ${id}`, async () => {
+        throwIfAborted(callOptions);
+        const lv = await libvirt();
+        const { dom } = await lookup(lv, id);
+        const { state } = await lv.domains.state(dom);
+        if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) {
+          await lv.domains.start(dom);
+          return;
+        }
+        // Soft reboot asks the guest over ACPI; a guest without ACPI handling needs `hard`.
+        if (callOptions?.hard) await lv.domains.reset(dom);
+        else await lv.domains.reboot(dom, 0);
+      });
+    },
+
+    resizeServer(id, flavorName, callOptions) {
+      return guard(`resize server ${id}`, async () => {
+        throwIfAborted(callOptions);
+        const flavor = options.flavors.find((f) => f.id === flavorName || f.name === flavorName);
+        if (!flavor)
+          throw new BadRequestError(`flavor: "${flavorName}" is not a known flavor`, { provider: PROVIDER_NAME });
+        const lv = await libvirt();
+        const { dom, record } = await lookup(lv, id);
+        const xml = await lv.domains.xml(dom, { inactive: true });
+        record.flavor = flavor.id;
+        const resized = resizeDomainXml(xml, flavor.vcpus, flavor.ramMb).replace(
+          /<metadata>[\s\S]*<\/metadata>/,
+          `<metadata>${recordToXml(record)}</metadata>`,
+        );
+        await lv.domains.define(resized);
+        const { state } = await lv.domains.state(dom);
+        // The new size applies on the next start: restart a running server now.
+        if (state !== DomainState.SHUTOFF) {
+          await lv.domains.destroy(dom);
+          await lv.domains.start(dom);
+        }
+      });
+    },
+
+    async listFlavors() {
+      return options.flavors.map((f): Flavor => ({ ...f }));
+    },
+
+    async listImages() {
+      return options.images.map((image): Image => ({ id: image.name, name: image.name, status: 'active' }));
+    },
+
+    watchServer(id, watchOptions) {
+      return watchServer({
+        id,
+        signal: watchOptions.signal,
+        intervalMs: watchOptions.intervalMs ?? 2000,
+        get: () => provider.getServer(id),
+        libvirt,
+      });
+    },
+
+    consoleLogPath(serverId) {
+      return guard(`console log of ${serverId}`, async () => {
+        const lv = await libvirt();
+        const { dom } = await lookup(lv, serverId);
+        return consoleLogFor(dom.name);
+      });
+    },
+
+    async readConsoleLog(serverId) {
+      if (!local)
+        throw new BadRequestError('readConsoleLog works with a local libvirt only', { provider: PROVIDER_NAME });
+      const path = await provider.consoleLogPath(serverId);
+      return readFile(path, 'utf8').catch(() => '');
+    },
+
+    domainType: () => guard('resolve domain type', domainType),
+    libvirt,
+
+    async close() {
+      const current = client;
+      client = undefined;
+      pool = undefined;
+      if (current) await (await current.catch(() => undefined))?.close();
+    },
+  };
+  return provider;
+}
