@@ -13,7 +13,8 @@ const uuidLike = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{
  * should not cost three extra lookups every time.
  */
 export class NameResolver {
-  private readonly cache = new Map<string, { id: string; until: number }>();
+  /** Promises, not values: concurrent creates share one lookup instead of each making their own. */
+  private readonly cache = new Map<string, { id: Promise<string>; until: number }>();
 
   constructor(private readonly ttlMs = 5 * 60_000) {}
 
@@ -57,11 +58,12 @@ export class NameResolver {
     });
   }
 
-  private async cached(key: string, find: () => Promise<string>): Promise<string> {
+  private cached(key: string, find: () => Promise<string>): Promise<string> {
     const hit = this.cache.get(key);
     if (hit && hit.until > Date.now()) return hit.id;
-    const id = await find();
+    const id = find();
     this.cache.set(key, { id, until: Date.now() + this.ttlMs });
+    id.catch(() => this.cache.delete(key)); // a failed lookup is not remembered
     return id;
   }
 }
