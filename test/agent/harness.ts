@@ -19,10 +19,14 @@ import {
   connectMqttTransport,
   createCa,
   encodeAgentUserData,
+  HeartbeatSchema,
   issueGuestCertificate,
   issueServerCertificate,
   issueServiceCertificate,
   type MqttTransport,
+  NotifyEndSchema,
+  NotifyErrorSchema,
+  StatusReportSchema,
   serviceIdentity,
   startBroker,
 } from '@corral/core';
@@ -42,18 +46,22 @@ export interface Heartbeat {
   first?: boolean;
 }
 
-const HeartbeatArgs = z.looseObject({
-  instanceId: z.string(),
-  serviceStatus: z.string(),
-  detail: z.string().optional(),
-  first: z.boolean().optional(),
-});
+export interface ConductorMessage {
+  method: string;
+  guestId: string;
+  args: Record<string, unknown>;
+  at: number;
+}
+
+const HeartbeatPayload = z.looseObject({ first: z.boolean().optional(), detail: z.string().optional() });
 
 export interface ControlPlane {
   ca: CertificateAuthority;
   broker: BrokerHandle;
   service: MqttTransport;
   heartbeats: Heartbeat[];
+  /** status_report, notify_end, notify_error, as received. */
+  messages: ConductorMessage[];
   births: Array<{ guestId: string; bootId: string; at: number }>;
   /** Resolves with the first heartbeat of `guestId` after index `from` that matches; rejects after `timeoutMs`. */
   waitForHeartbeat(
@@ -62,6 +70,8 @@ export interface ControlPlane {
     timeoutMs: number,
     from?: number,
   ): Promise<Heartbeat>;
+  /** Resolves with the first conductor message `method` of `guestId` after index `from`. */
+  waitForMessage(guestId: string, method: string, timeoutMs: number, from?: number): Promise<ConductorMessage>;
   call(guestId: string, method: string, args: Record<string, unknown>, timeoutMs?: number): Promise<unknown>;
   close(): Promise<void>;
 }
@@ -80,20 +90,37 @@ export async function startControlPlane(): Promise<ControlPlane> {
     protocolVersion: 4,
   });
   const heartbeats: Heartbeat[] = [];
+  const messages: ConductorMessage[] = [];
   const births: ControlPlane['births'] = [];
+  const record = (method: string) => (args: Record<string, unknown>, context: { guestId?: string }) => {
+    messages.push({ method, guestId: context.guestId ?? '?', args, at: Date.now() });
+  };
+  // Core's conductor message schemas: what the agent sends must pass them.
   await service.handle(
     allGuestsTopic('conductor'),
-    { heartbeat: { args: HeartbeatArgs } },
+    {
+      heartbeat: { args: HeartbeatSchema },
+      status_report: { args: StatusReportSchema },
+      notify_end: { args: NotifyEndSchema },
+      notify_error: { args: NotifyErrorSchema },
+    },
     {
       heartbeat: (args, context) => {
+        const payload = HeartbeatPayload.parse(args.payload);
         heartbeats.push({
-          ...args,
+          instanceId: args.instanceId,
+          serviceStatus: args.serviceStatus,
+          ...(payload.first !== undefined ? { first: payload.first } : {}),
+          ...(payload.detail !== undefined ? { detail: payload.detail } : {}),
           guestId: context.guestId ?? '?',
           bootId: context.bootId,
           seq: context.seq,
           at: Date.now(),
         });
       },
+      status_report: record('status_report'),
+      notify_end: record('notify_end'),
+      notify_error: record('notify_error'),
     },
   );
   await service.watchState((guestId, message) => {
@@ -104,6 +131,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
     broker,
     service,
     heartbeats,
+    messages,
     births,
     async waitForHeartbeat(guestId, match, timeoutMs, from = 0) {
       const deadline = Date.now() + timeoutMs;
@@ -119,6 +147,15 @@ export async function startControlPlane(): Promise<ControlPlane> {
             `no matching heartbeat from ${guestId} within ${timeoutMs} ms; last: ${seen.join(', ') || 'none'}`,
           );
         }
+        await sleep(25);
+      }
+    },
+    async waitForMessage(guestId, method, timeoutMs, from = 0) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = messages.slice(from).find((m) => m.guestId === guestId && m.method === method);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no ${method} from ${guestId} within ${timeoutMs} ms`);
         await sleep(25);
       }
     },
@@ -270,6 +307,11 @@ export async function cleanupGuest(guest: GuestSetup | undefined, agents: AgentP
   if (!guest) return;
   await killProcessesUnder(guest.stateDir);
   rmSync(guest.stateDir, { recursive: true, force: true });
+}
+
+/** The args of a prepare cast for `manager` (the contract requires datastore and memoryMb). */
+export function prepareArgs(manager: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { datastore: { manager, version: '1' }, memoryMb: 512, ...extra };
 }
 
 export function readPid(path: string): number {

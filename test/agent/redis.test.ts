@@ -14,6 +14,7 @@ import {
   freePort,
   type GuestSetup,
   makeGuest,
+  prepareArgs,
   readPid,
   startAgent,
   startControlPlane,
@@ -47,12 +48,21 @@ describe('agent with the redis manager', () => {
     expect(first.instanceId).toBe('instance-redis-guest');
     expect(plane.births.some((birth) => birth.guestId === guest.guestId && birth.bootId === first.bootId)).toBe(true);
 
-    const result = await plane.call(guest.guestId, 'prepare', {
+    // prepare is a cast: its outcome arrives as a status_report (and notify_end) on the conductor topic.
+    await plane.service.cast(
+      guest.guestId,
+      'prepare',
+      prepareArgs('redis', { requestId: 'prepare-1', users: [{ name: 'app', password: 'app-secret-1' }] }),
+    );
+    const report = await plane.waitForMessage(guest.guestId, 'status_report', 30_000);
+    expect(report.args).toEqual({
+      instanceId: 'instance-redis-guest',
+      serviceStatus: 'HEALTHY',
       requestId: 'prepare-1',
-      users: [{ name: 'app', password: 'app-secret-1' }],
     });
-    expect(result).toEqual({ status: 'HEALTHY' });
     await plane.waitForHeartbeat(guest.guestId, (beat) => beat.serviceStatus === 'HEALTHY', 5000);
+    const ended = await plane.waitForMessage(guest.guestId, 'notify_end', 5000);
+    expect(ended.args).toEqual({ instanceId: 'instance-redis-guest', requestId: 'prepare-1', method: 'prepare' });
     // The agent's own admin password is required: a client without one is refused.
     await expect(withRedis({ host: '127.0.0.1', port }, (client) => client.command('GET', 'x'))).rejects.toThrow(
       /NOAUTH/,
@@ -66,8 +76,15 @@ describe('agent with the redis manager', () => {
       requestId: 'user-1',
       users: [{ name: 'reader', password: 'reader-secret' }],
     });
-    const users = (await plane.call(guest.guestId, 'list_users', {})) as { users: Array<{ name: string }> };
-    expect(users.users.map((user) => user.name).sort()).toEqual(['app', 'reader']);
+    const users = await plane.call(guest.guestId, 'list_users', {});
+    expect(users).toEqual({
+      users: [
+        { name: 'app', host: '%', databases: [] },
+        { name: 'reader', host: '%', databases: [] },
+      ],
+      nextMarker: null,
+    });
+    expect(await plane.call(guest.guestId, 'list_users', { limit: 1 })).toMatchObject({ nextMarker: 'app' });
 
     // A raw RESP socket, as the user.
     const client = await RespClient.connect({ host: '127.0.0.1', port });
@@ -80,20 +97,18 @@ describe('agent with the redis manager', () => {
       client.close();
     }
 
-    await plane.call(guest.guestId, 'delete_user', { requestId: 'user-del-1', name: 'reader' });
+    await plane.call(guest.guestId, 'delete_user', { requestId: 'user-del-1', user: { name: 'reader' } });
     await expect(
       withRedis({ host: '127.0.0.1', port, username: 'reader', password: 'reader-secret' }, (c) => c.command('PING')),
     ).rejects.toThrow(/WRONGPASS/);
   });
 
-  it('lists the numbered databases and refuses to create a named one', async () => {
-    const listed = (await plane.call(guest.guestId, 'list_databases', {})) as { databases: Array<{ name: string }> };
-    expect(listed.databases).toHaveLength(16);
-    expect(listed.databases[3]).toEqual({ name: '3' });
+  it('has no named databases: an empty list, and create_database is unsupported', async () => {
+    expect(await plane.call(guest.guestId, 'list_databases', {})).toEqual({ databases: [], nextMarker: null });
     await expect(plane.call(guest.guestId, 'create_database', { databases: [{ name: 'app' }] })).rejects.toMatchObject({
-      remoteCode: 'BAD_REQUEST',
+      remoteCode: 'UNSUPPORTED',
     });
-    await expect(plane.call(guest.guestId, 'create_database', { databases: [{ name: '5' }] })).resolves.toEqual({});
+    expect(await plane.call(guest.guestId, 'rpc_ping', {})).toBe(true);
   });
 
   it('reports a killed redis-server as CRASHED within one interval, and restart brings it back HEALTHY', async () => {
@@ -109,26 +124,39 @@ describe('agent with the redis manager', () => {
     );
     expect(crashed.at - killedAt).toBeLessThanOrEqual(INTERVAL_MS);
 
-    expect(await plane.call(guest.guestId, 'restart', { requestId: 'restart-1' })).toEqual({ status: 'HEALTHY' });
+    expect(await plane.call(guest.guestId, 'restart', { requestId: 'restart-1' })).toBeNull();
     expect(readPid(pidFile())).not.toBe(pid);
     await plane.waitForHeartbeat(guest.guestId, (b) => b.serviceStatus === 'HEALTHY', 5000, plane.heartbeats.length);
   });
 
   it('stop_db reports SHUTDOWN and start_db HEALTHY', async () => {
-    expect(await plane.call(guest.guestId, 'stop_db', { requestId: 'stop-1' })).toEqual({ status: 'SHUTDOWN' });
+    expect(await plane.call(guest.guestId, 'stop_db', { requestId: 'stop-1' })).toBeNull();
     expect(existsSync(pidFile())).toBe(false);
     const from = plane.heartbeats.length;
     await plane.waitForHeartbeat(guest.guestId, (b) => b.serviceStatus === 'SHUTDOWN', INTERVAL_MS * 3, from);
-    expect(await plane.call(guest.guestId, 'start_db', { requestId: 'start-1' })).toEqual({ status: 'HEALTHY' });
+    expect(await plane.call(guest.guestId, 'start_db', { requestId: 'start-1' })).toBeNull();
+    await plane.waitForHeartbeat(
+      guest.guestId,
+      (b) => b.serviceStatus === 'HEALTHY',
+      INTERVAL_MS * 3,
+      plane.heartbeats.length,
+    );
   });
 
   it('does not prepare twice for a redelivered request, also after an agent restart', async () => {
     const pid = readPid(pidFile());
-    await expect(plane.call(guest.guestId, 'prepare', { requestId: 'prepare-1' })).resolves.toEqual({
-      status: 'HEALTHY',
-    });
+    const redo = prepareArgs('redis', { requestId: 'prepare-1' });
+    // Redelivered as a cast: the stored outcome is reported again (the first report may be what got lost).
+    const before = plane.messages.length;
+    await plane.service.cast(guest.guestId, 'prepare', redo);
+    const again = await plane.waitForMessage(guest.guestId, 'status_report', 10_000, before);
+    expect(again.args).toMatchObject({ serviceStatus: 'HEALTHY', requestId: 'prepare-1' });
+    await expect(plane.call(guest.guestId, 'prepare', redo)).resolves.toBeNull();
+    expect(readPid(pidFile())).toBe(pid);
     // A new prepare request is refused: the datastore is prepared once.
-    await expect(plane.call(guest.guestId, 'prepare', { requestId: 'prepare-2' })).rejects.toMatchObject({
+    await expect(
+      plane.call(guest.guestId, 'prepare', prepareArgs('redis', { requestId: 'prepare-2' })),
+    ).rejects.toMatchObject({
       remoteCode: 'ALREADY_PREPARED',
     });
 
@@ -141,9 +169,7 @@ describe('agent with the redis manager', () => {
     // The datastore outlived the agent and was adopted, not restarted.
     expect(beat.serviceStatus).toBe('HEALTHY');
     expect(readPid(pidFile())).toBe(pid);
-    await expect(plane.call(guest.guestId, 'prepare', { requestId: 'prepare-1' })).resolves.toEqual({
-      status: 'HEALTHY',
-    });
+    await expect(plane.call(guest.guestId, 'prepare', redo)).resolves.toBeNull();
     expect(readPid(pidFile())).toBe(pid);
     expect(second.output()).toContain('duplicate of a finished request');
 
@@ -157,7 +183,7 @@ describe('agent with the redis manager', () => {
       plane.heartbeats.length,
     );
     expect(crashed.at - killedAt).toBeLessThanOrEqual(INTERVAL_MS + 250);
-    expect(await plane.call(guest.guestId, 'start_db', { requestId: 'start-2' })).toEqual({ status: 'HEALTHY' });
+    expect(await plane.call(guest.guestId, 'start_db', { requestId: 'start-2' })).toBeNull();
     await sleep(10);
   });
 });

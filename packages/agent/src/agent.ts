@@ -5,7 +5,10 @@ import {
   type AgentConfig,
   conductorTopic,
   createMqttTransport,
+  type GuestMethodName,
   guestIdentity,
+  guestMethodNames,
+  guestMethods,
   type MethodHandlers,
   type MethodRegistry,
   type MqttTransport,
@@ -18,8 +21,7 @@ import { Journal } from './journal/journal.js';
 import type { Logger } from './log.js';
 import type { DatastoreManager } from './manager/types.js';
 import { createManager } from './registry.js';
-import { Dispatcher } from './rpc/dispatcher.js';
-import { type AgentMethod, agentMethods } from './rpc/methods.js';
+import { Dispatcher, type Notify } from './rpc/dispatcher.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -87,10 +89,11 @@ export class Agent {
       journal: this.journal,
       manager: this.manager,
       ...(managerError ? { managerError } : {}),
+      managerName: config.datastore.manager,
+      instanceId: config.instanceId,
       stateDir: config.stateDir,
-      guestId: config.guestId,
-      bootId: this.bootId,
       logger,
+      notify: this.notify,
     });
 
     const identity = await resolveIdentity(config, logger);
@@ -112,11 +115,12 @@ export class Agent {
     });
     const dispatcher = this.dispatcher;
     const handlers: MethodHandlers<MethodRegistry> = {};
-    for (const method of Object.keys(agentMethods) as AgentMethod[]) {
+    for (const method of guestMethodNames as GuestMethodName[]) {
       handlers[method] = (args, context) =>
         dispatcher.dispatch(method, args as Record<string, unknown>, context.messageId);
     }
-    await transport.handle(rpcTopic(config.guestId), agentMethods as unknown as MethodRegistry, handlers);
+    // The contract's schemas validate every request's args and every result, on this side too.
+    await transport.handle(rpcTopic(config.guestId), guestMethods as unknown as MethodRegistry, handlers);
     try {
       await transport.waitUntilConnected(config.broker.connectTimeoutSeconds * 1000);
     } catch (error) {
@@ -130,6 +134,17 @@ export class Agent {
     this.timer = setInterval(() => this.beatSoon(), config.heartbeatIntervalSeconds * 1000);
     await this.beatSoon();
   }
+
+  /** Casts a conductor message (outcomes of casts); queued by the transport while offline. */
+  private readonly notify: Notify = (method, args) => {
+    const transport = this.transport;
+    if (!transport || this.stopped) return;
+    transport
+      .cast(conductorTopic(this.config.guestId), method, args)
+      .catch((error: unknown) =>
+        this.options.logger.warn({ method, err: (error as Error).message }, 'conductor message not sent'),
+      );
+  };
 
   /** Sends a heartbeat now; calls made while one is being sent coalesce into one more. */
   beatSoon(): Promise<void> {

@@ -1,23 +1,19 @@
+import type { Heartbeat } from '@corral/core';
 import type { StatusReport } from './manager/types.js';
 
 /**
- * The heartbeat the agent casts to `corral/v1/guest/{id}/conductor` (Trove's conductor `heartbeat`): the
- * instance it speaks for and the service status from the manager's probe. Ordering is the transport's
- * (bootId, seq), not a timestamp.
+ * The heartbeat the agent casts to `corral/v1/guest/{id}/conductor` (core's conductor `heartbeat` message): the
+ * instance it speaks for and the service status from the manager's probe; `payload.first` marks the one sent
+ * right after connecting, before any prepare ("booted", not "dead"), `payload.detail` says why for FAILED or
+ * CRASHED. Ordering is the transport's (bootId, seq), not a timestamp.
  */
-export interface HeartbeatArgs {
-  instanceId: string;
-  serviceStatus: StatusReport['status'];
-  detail?: string;
-  /** True for the heartbeat sent right after connecting, before any prepare: "booted", not "dead". */
-  first?: boolean;
-}
-
-export function heartbeatArgs(instanceId: string, report: StatusReport, first = false): HeartbeatArgs {
+export function heartbeatArgs(instanceId: string, report: StatusReport, first = false): Heartbeat {
   return {
     instanceId,
     serviceStatus: report.status,
-    ...(report.detail !== undefined ? { detail: report.detail } : {}),
-    ...(first ? { first: true } : {}),
+    payload: {
+      ...(report.detail !== undefined ? { detail: report.detail } : {}),
+      ...(first ? { first: true } : {}),
+    },
   };
 }

@@ -1,7 +1,7 @@
 export { Agent, type AgentOptions } from './agent.js';
 export * from './config/index.js';
 export { AgentError, type AgentErrorCode, errorPayload } from './errors.js';
-export { type HeartbeatArgs, heartbeatArgs } from './heartbeat.js';
+export { heartbeatArgs } from './heartbeat.js';
 export { type AgentIdentity, checkCertificate, forgetIdentity, resolveIdentity } from './identity.js';
 export * from './journal/index.js';
 export { createLogger, type Logger } from './log.js';
@@ -16,6 +16,7 @@ export {
   registerDatastore,
   resolveManagerFactory,
 } from './registry.js';
-export { Dispatcher, type DispatcherDeps } from './rpc/dispatcher.js';
-export { type AgentMethod, agentMethods, type PrepareArgs, PrepareArgsSchema } from './rpc/methods.js';
+export { Dispatcher, type DispatcherDeps, type Notify } from './rpc/dispatcher.js';
+export { isJournaled, READ_ONLY_METHODS } from './rpc/methods.js';
+export { pageByName } from './rpc/paging.js';
 export { VERSION } from './version.js';

@@ -165,6 +165,9 @@ export abstract class BaseManager implements DatastoreManager {
   async enableRoot(_password?: string): Promise<{ name: string; password: string }> {
     return this.unsupported('enable_root');
   }
+  async disableRoot(): Promise<void> {
+    return this.unsupported('disable_root');
+  }
   async isRootEnabled(): Promise<boolean> {
     return this.unsupported('is_root_enabled');
   }

@@ -1,16 +1,11 @@
-import type { AgentConfig } from '@corral/core';
+import type { AgentConfig, ServiceStatus } from '@corral/core';
 import type { Logger } from '../log.js';
 
-/** The service statuses the agent reports (names from core's service-status vocabulary). */
-export type AgentServiceStatus =
-  | 'INSTANCE_READY'
-  | 'BUILDING'
-  | 'HEALTHY'
-  | 'RUNNING'
-  | 'RESTARTING'
-  | 'SHUTDOWN'
-  | 'CRASHED'
-  | 'FAILED';
+/** The service statuses the agent reports: a subset of core's `ServiceStatus` vocabulary. */
+export type AgentServiceStatus = Extract<
+  ServiceStatus,
+  'INSTANCE_READY' | 'BUILDING' | 'HEALTHY' | 'RUNNING' | 'RESTARTING' | 'SHUTDOWN' | 'CRASHED' | 'FAILED'
+>;
 
 export interface StatusReport {
   status: AgentServiceStatus;
@@ -79,6 +74,8 @@ export interface DatastoreManager {
   createUsers(users: UserSpec[]): Promise<void>;
   deleteUser(name: string): Promise<void>;
   enableRoot(password?: string): Promise<{ name: string; password: string }>;
+  disableRoot(): Promise<void>;
+  /** Has root ever been enabled (Trove's semantics: true even after disable_root)? */
   isRootEnabled(): Promise<boolean>;
   /** Stops watching (timers, sockets) without stopping the datastore: the agent is exiting. */
   close(): Promise<void>;

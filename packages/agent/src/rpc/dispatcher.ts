@@ -1,36 +1,44 @@
 import { statfs } from 'node:fs/promises';
+import { type GuestMethodName, guestMethods, type ParsedGuestMethodArgs } from '@corral/core';
 import { AgentError, errorPayload } from '../errors.js';
 import type { Journal, Outcome } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import type { DatastoreManager, StatusReport } from '../manager/types.js';
-import { type AgentMethod, agentMethods, type PrepareArgs } from './methods.js';
+import { isJournaled } from './methods.js';
+import { pageByName } from './paging.js';
+
+/** Casts to the conductor topic (status_report, notify_end, notify_error); never throws. */
+export type Notify = (method: 'status_report' | 'notify_end' | 'notify_error', args: Record<string, unknown>) => void;
 
 export interface DispatcherDeps {
   journal: Journal;
   /** Undefined when the configured manager could not be created; `managerError` says why. */
   manager: DatastoreManager | undefined;
   managerError?: AgentError;
+  /** The configured manager name: a prepare for another datastore is refused. */
+  managerName: string;
+  instanceId: string;
   stateDir: string;
-  guestId: string;
-  bootId: string;
   logger: Logger;
+  notify: Notify;
 }
 
 /**
- * Runs RPC methods against the manager, through the idempotency journal for those that change something: a
- * request id already done returns its stored outcome; one started by an earlier run that died is reported as
- * interrupted (never run twice); one running now is awaited, not started again.
+ * Runs the guest contract's methods against the manager. Methods that change something go through the
+ * idempotency journal: a request id already done returns its stored outcome; one started by an earlier agent
+ * run that died is reported as interrupted (never run twice); one running now is awaited, not started again.
+ * Casts have no reply, so their outcome goes to the conductor (notify_end / notify_error, and for prepare a
+ * status_report), again on a redelivery, since the first notification may be what got lost.
  */
 export class Dispatcher {
   private readonly inflight = new Map<string, Promise<Outcome>>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
-  async dispatch(method: AgentMethod, args: Record<string, unknown>, messageId: string): Promise<unknown> {
+  async dispatch(method: GuestMethodName, args: Record<string, unknown>, messageId: string): Promise<unknown> {
     const requestId = typeof args.requestId === 'string' ? args.requestId : messageId;
+    if (!isJournaled(method)) return this.run(method, args);
     const logger = this.deps.logger.child({ method, requestId });
-    if (!agentMethods[method].journaled) return this.run(method, args);
-
     const { journal } = this.deps;
     const running = this.inflight.get(requestId);
     const entry = journal.get(requestId);
@@ -41,6 +49,7 @@ export class Dispatcher {
     } else if (entry?.state === 'done' && entry.outcome) {
       logger.info('duplicate of a finished request: returning its stored outcome');
       outcome = entry.outcome;
+      await this.afterCast(method, requestId, outcome);
     } else if (entry && journal.isInterrupted(entry)) {
       logger.warn('request was in progress when the agent stopped; not running it again');
       outcome = {
@@ -50,6 +59,7 @@ export class Dispatcher {
           message: `${entry.method} ${requestId} was in progress when the agent stopped (${entry.at}); it is not run again`,
         },
       };
+      await this.afterCast(method, requestId, outcome);
     } else {
       journal.begin(requestId, method);
       const work = this.run(method, args).then(
@@ -65,69 +75,10 @@ export class Dispatcher {
       }
       if (outcome.ok) logger.info('done');
       else logger.warn({ code: outcome.error.code, error: outcome.error.message }, 'failed');
+      await this.afterCast(method, requestId, outcome);
     }
     if (outcome.ok) return outcome.result;
     throw new AgentError(outcome.error.code as AgentError['code'], outcome.error.message);
-  }
-
-  private manager(): DatastoreManager {
-    if (this.deps.manager) return this.deps.manager;
-    throw this.deps.managerError ?? new AgentError('UNKNOWN_MANAGER', 'no datastore manager');
-  }
-
-  private async run(method: AgentMethod, args: Record<string, unknown>): Promise<unknown> {
-    switch (method) {
-      case 'rpc_ping':
-        return { pong: true, guestId: this.deps.guestId, bootId: this.deps.bootId };
-      case 'get_status':
-        return this.status();
-      case 'get_filesystem_stats': {
-        const stats = await statfs(typeof args.fsPath === 'string' ? args.fsPath : this.deps.stateDir);
-        const total = stats.blocks * stats.bsize;
-        const free = stats.bavail * stats.bsize;
-        return {
-          blockSize: stats.bsize,
-          totalBytes: total,
-          freeBytes: free,
-          usedBytes: total - stats.bfree * stats.bsize,
-        };
-      }
-      case 'prepare': {
-        const request = args as PrepareArgs;
-        return this.manager().prepare({
-          ...(request.databases ? { databases: request.databases } : {}),
-          ...(request.users ? { users: request.users } : {}),
-          ...(request.rootPassword !== undefined ? { rootPassword: request.rootPassword } : {}),
-          ...(request.overrides ? { overrides: request.overrides } : {}),
-        });
-      }
-      case 'restart':
-        return this.manager().restart();
-      case 'stop_db':
-        return this.manager().stop();
-      case 'start_db':
-        return this.manager().start();
-      case 'list_databases':
-        return { databases: await this.manager().listDatabases() };
-      case 'create_database':
-        await this.manager().createDatabases(args.databases as Parameters<DatastoreManager['createDatabases']>[0]);
-        return {};
-      case 'delete_database':
-        await this.manager().deleteDatabase(args.name as string);
-        return {};
-      case 'list_users':
-        return { users: await this.manager().listUsers() };
-      case 'create_user':
-        await this.manager().createUsers(args.users as Parameters<DatastoreManager['createUsers']>[0]);
-        return {};
-      case 'delete_user':
-        await this.manager().deleteUser(args.name as string);
-        return {};
-      case 'enable_root':
-        return this.manager().enableRoot(typeof args.password === 'string' ? args.password : undefined);
-      case 'is_root_enabled':
-        return { enabled: await this.manager().isRootEnabled() };
-    }
   }
 
   /** The service status: the manager's probe, or FAILED naming why there is no manager. */
@@ -139,6 +90,111 @@ export class Dispatcher {
       return await this.deps.manager.status();
     } catch (error) {
       return { status: 'FAILED', detail: `status probe failed: ${errorPayload(error).message}` };
+    }
+  }
+
+  private async afterCast(method: GuestMethodName, requestId: string, outcome: Outcome): Promise<void> {
+    if (guestMethods[method].kind !== 'cast') return;
+    const { instanceId, notify } = this.deps;
+    if (method === 'prepare') {
+      const report = await this.status();
+      const message = outcome.ok ? report.detail : outcome.error.message;
+      notify('status_report', {
+        instanceId,
+        serviceStatus: outcome.ok ? report.status : 'FAILED',
+        requestId,
+        ...(message !== undefined ? { message } : {}),
+      });
+    }
+    if (outcome.ok) notify('notify_end', { instanceId, requestId, method });
+    else notify('notify_error', { instanceId, requestId, method, error: outcome.error });
+  }
+
+  private manager(): DatastoreManager {
+    if (this.deps.manager) return this.deps.manager;
+    throw this.deps.managerError ?? new AgentError('UNKNOWN_MANAGER', 'no datastore manager');
+  }
+
+  private async run(method: GuestMethodName, raw: Record<string, unknown>): Promise<unknown> {
+    switch (method) {
+      case 'rpc_ping':
+        return true;
+      case 'get_filesystem_stats': {
+        const args = raw as ParsedGuestMethodArgs<'get_filesystem_stats'>;
+        const mountPoint = args.fsPath ?? this.deps.stateDir;
+        const stats = await statfs(mountPoint);
+        const totalBytes = stats.blocks * stats.bsize;
+        return {
+          mountPoint,
+          totalBytes,
+          freeBytes: stats.bavail * stats.bsize,
+          usedBytes: totalBytes - stats.bfree * stats.bsize,
+        };
+      }
+      case 'prepare': {
+        const args = raw as ParsedGuestMethodArgs<'prepare'>;
+        if (args.datastore.manager !== this.deps.managerName) {
+          throw new AgentError(
+            'BAD_REQUEST',
+            `datastore.manager: prepare asks for "${args.datastore.manager}" but this agent runs "${this.deps.managerName}"`,
+          );
+        }
+        await this.manager().prepare({
+          databases: args.databases,
+          users: args.users.map((user) => ({ ...user })),
+          ...(args.rootPassword !== null ? { rootPassword: args.rootPassword } : {}),
+          overrides: args.overrides,
+        });
+        return null;
+      }
+      case 'restart':
+        await this.manager().restart();
+        return null;
+      case 'stop_db':
+        await this.manager().stop();
+        return null;
+      case 'start_db':
+        await this.manager().start();
+        return null;
+      case 'list_databases': {
+        const args = raw as ParsedGuestMethodArgs<'list_databases'>;
+        const page = pageByName(await this.manager().listDatabases(), args.limit, args.marker);
+        return { databases: page.items, nextMarker: page.nextMarker };
+      }
+      case 'create_database':
+        await this.manager().createDatabases((raw as ParsedGuestMethodArgs<'create_database'>).databases);
+        return null;
+      case 'delete_database':
+        await this.manager().deleteDatabase((raw as ParsedGuestMethodArgs<'delete_database'>).database.name);
+        return null;
+      case 'list_users': {
+        const args = raw as ParsedGuestMethodArgs<'list_users'>;
+        const users = (await this.manager().listUsers()).map((user) => ({
+          name: user.name,
+          host: user.host ?? '%',
+          databases: user.databases.map((database) => database.name),
+        }));
+        const page = pageByName(users, args.limit, args.marker);
+        return { users: page.items, nextMarker: page.nextMarker };
+      }
+      case 'create_user':
+        await this.manager().createUsers((raw as ParsedGuestMethodArgs<'create_user'>).users);
+        return null;
+      case 'delete_user':
+        await this.manager().deleteUser((raw as ParsedGuestMethodArgs<'delete_user'>).user.name);
+        return null;
+      case 'enable_root':
+        return this.manager().enableRoot((raw as ParsedGuestMethodArgs<'enable_root'>).password);
+      case 'disable_root':
+        await this.manager().disableRoot();
+        return null;
+      case 'is_root_enabled':
+        return this.manager().isRootEnabled();
+      case 'start_db_with_conf_changes':
+      case 'update_overrides':
+      case 'apply_overrides':
+      case 'create_backup':
+        throw new AgentError('UNSUPPORTED', `${method} is not implemented by corral-agent yet`);
     }
   }
 }

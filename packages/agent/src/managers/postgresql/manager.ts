@@ -286,9 +286,18 @@ export class PostgresManager extends BaseManager {
     return { name: ROOT_USER, password: rootPassword };
   }
 
+  override async disableRoot(): Promise<void> {
+    this.requirePrepared();
+    await this.withClient(async (client) => {
+      const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [ROOT_USER]);
+      if (exists.rowCount) await client.query(`ALTER ROLE ${ROOT_USER} NOLOGIN`);
+    });
+  }
+
+  /** True once root was enabled, also after disable_root (Trove's meaning: "has root ever been enabled"). */
   override async isRootEnabled(): Promise<boolean> {
     this.requirePrepared();
-    const rows = await this.query('SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin', [ROOT_USER]);
+    const rows = await this.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [ROOT_USER]);
     return rows.length > 0;
   }
 

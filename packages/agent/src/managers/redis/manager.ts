@@ -17,9 +17,10 @@ const USER_RULES = ['~*', '&*', '+@all', '-@admin'];
  * detached and supervises, users through ACL SETUSER/LIST/DELUSER (persisted with ACL SAVE), health by
  * AUTH + PING over the tiny RESP client.
  *
- * Databases: Redis has a fixed set of numbered databases (`databases`, 16 by default). list_databases lists
- * them ("0".."15"); create_database accepts a number in range as a no-op (it already exists) and refuses
- * anything else; delete_database is unsupported (flushing data is not what "delete" promises).
+ * Databases: Redis has numbered databases (`databases`, 16 by default, chosen with SELECT), never named ones,
+ * and the contract's database names must start with a letter. So list_databases is an empty list, databases
+ * in prepare are ignored (with a warning, as Trove's redis manager does), create_database and delete_database
+ * answer UNSUPPORTED.
  */
 export class RedisManager extends BaseManager {
   readonly name = 'redis';
@@ -81,7 +82,10 @@ export class RedisManager extends BaseManager {
     );
     await this.startDatastore();
     if (request.users?.length) await this.setUsers(request.users);
-    if (request.databases?.length) this.checkDatabases(request.databases);
+    if (request.databases?.length) {
+      // Trove's redis manager ignores them too; refusing would fail a whole instance over a no-op.
+      this.context.logger.warn({ count: request.databases.length }, 'redis has no named databases: ignoring them');
+    }
     if (request.rootPassword !== undefined) await this.setRoot(request.rootPassword);
   }
 
@@ -110,16 +114,18 @@ export class RedisManager extends BaseManager {
     }
   }
 
+  /** Redis has numbered databases, not named ones: there is nothing to list by name. */
   override async listDatabases(): Promise<Array<{ name: string }>> {
     this.requirePrepared();
-    const reply = await this.admin((client) => client.command('CONFIG', 'GET', 'databases'));
-    const count = Array.isArray(reply) ? Number(reply[1]) : this.options.databases;
-    return Array.from({ length: count }, (_, index) => ({ name: String(index) }));
+    return [];
   }
 
-  override async createDatabases(databases: DatabaseSpec[]): Promise<void> {
+  override async createDatabases(_databases: DatabaseSpec[]): Promise<void> {
     this.requirePrepared();
-    this.checkDatabases(databases);
+    throw new AgentError(
+      'UNSUPPORTED',
+      `redis has no named databases (it has numbered ones, 0..${this.options.databases - 1}, chosen with SELECT)`,
+    );
   }
 
   override async listUsers(): Promise<UserInfo[]> {
@@ -152,6 +158,16 @@ export class RedisManager extends BaseManager {
     return { name: ROOT_USER, password: rootPassword };
   }
 
+  override async disableRoot(): Promise<void> {
+    this.requirePrepared();
+    await this.admin(async (client) => {
+      if ((await client.command('ACL', 'GETUSER', ROOT_USER)) === null) return;
+      await client.command('ACL', 'SETUSER', ROOT_USER, 'off');
+      await client.command('ACL', 'SAVE');
+    });
+  }
+
+  /** True once root was enabled, also after disable_root (Trove's meaning: "has root ever been enabled"). */
   override async isRootEnabled(): Promise<boolean> {
     this.requirePrepared();
     const reply = await this.admin((client) => client.command('ACL', 'GETUSER', ROOT_USER));
@@ -180,18 +196,6 @@ export class RedisManager extends BaseManager {
       await client.command('ACL', 'SETUSER', ROOT_USER, 'reset', 'on', `>${password}`, '~*', '&*', '+@all');
       await client.command('ACL', 'SAVE');
     });
-  }
-
-  private checkDatabases(databases: DatabaseSpec[]): void {
-    for (const database of databases) {
-      const index = Number(database.name);
-      if (!/^\d+$/.test(database.name) || index >= this.options.databases) {
-        throw new AgentError(
-          'BAD_REQUEST',
-          `database name: redis has numbered databases 0..${this.options.databases - 1}; "${database.name}" cannot be created`,
-        );
-      }
-    }
   }
 
   private admin<T>(work: Parameters<typeof withRedis<T>>[1]): Promise<T> {
