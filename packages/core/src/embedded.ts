@@ -1,0 +1,105 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { type ControlPlane, type CreateControlPlaneOptions, createControlPlane } from './control-plane.js';
+import type { DatastoreCatalog } from './datastore/catalog.js';
+import { createDefaultCatalog } from './datastore/defaults.js';
+import { type BrokerHandle, startBroker } from './messaging/broker.js';
+import { type CertificateAuthority, loadOrCreateCa } from './pki/ca.js';
+import { RevocationList } from './pki/crl.js';
+import { issueServerCertificate, issueServiceCertificate } from './pki/issue.js';
+import type { Provider } from './provider/types.js';
+import { createSqliteStore } from './store/sqlite.js';
+import type { Store } from './store/types.js';
+
+/**
+ * The embedded default in one call: a CA kept in `stateDir/pki`, aedes on 127.0.0.1 with mutual TLS, SQLite
+ * in `stateDir/corral.db`, and all three control-plane roles in this process. Guests of a libvirt host reach
+ * the broker as 10.0.2.2 (QEMU user-mode networking's alias for the host loopback), which the broker's
+ * certificate names. Revocations live in the store and are loaded back at start, so a deleted instance's
+ * certificate stays refused across restarts.
+ */
+export interface StartEmbeddedOptions {
+  stateDir: string;
+  providers: Record<string, Provider>;
+  datastores?: DatastoreCatalog;
+  /** Broker port on 127.0.0.1 (default 0: any free port). */
+  brokerPort?: number;
+  /** The address guests use for the host (default 10.0.2.2). */
+  guestHostAddress?: string;
+  logger?: Logger;
+  /** Anything else for createControlPlane (timeouts, heartbeat, workers, hooks). */
+  controlPlane?: Partial<Omit<CreateControlPlaneOptions, 'store' | 'broker' | 'providers' | 'datastores' | 'pki'>>;
+}
+
+export interface EmbeddedControlPlane {
+  controlPlane: ControlPlane;
+  broker: BrokerHandle;
+  store: Store;
+  ca: CertificateAuthority;
+  revocations: RevocationList;
+  /** The broker URL as guests see it. */
+  guestBrokerUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedControlPlane(options: StartEmbeddedOptions): Promise<EmbeddedControlPlane> {
+  const logger = options.logger ?? pino({ level: 'info' });
+  const guestHost = options.guestHostAddress ?? '10.0.2.2';
+  await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  const ca = await loadOrCreateCa(join(options.stateDir, 'pki'));
+  const store = await createSqliteStore({ path: join(options.stateDir, 'corral.db') });
+  const stops: (() => Promise<void>)[] = [() => store.close()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const revoked = await store.listGuestCertificates({ revoked: true });
+    const revocations = new RevocationList(
+      revoked.map((certificate) => ({ serial: certificate.serial, revokedAt: new Date(certificate.revokedAt ?? 0) })),
+    );
+    const serverCertificate = await issueServerCertificate(ca, {
+      ipAddresses: [...new Set(['127.0.0.1', guestHost])],
+      dnsNames: ['localhost'],
+    });
+    const broker = await startBroker({
+      host: '127.0.0.1',
+      port: options.brokerPort ?? 0,
+      tls: { ca: ca.certPem, cert: serverCertificate.certPem, key: serverCertificate.keyPem },
+      revocations,
+      logger: logger.child({ component: 'broker' }),
+    });
+    stops.push(() => broker.stop());
+    const service = await issueServiceCertificate(ca, { name: 'embedded' });
+    const controlPlane = await createControlPlane({
+      ...options.controlPlane,
+      store,
+      providers: options.providers,
+      datastores: options.datastores ?? createDefaultCatalog(),
+      pki: { ca, revocations },
+      logger,
+      broker: {
+        url: broker.url,
+        guestUrl: `mqtts://${guestHost}:${broker.port}`,
+        serviceName: 'embedded',
+        caPem: ca.certPem,
+        certPem: service.certPem,
+        keyPem: service.keyPem,
+        protocolVersion: 4,
+      },
+    });
+    stops.push(() => controlPlane.close());
+    return {
+      controlPlane,
+      broker,
+      store,
+      ca,
+      revocations,
+      guestBrokerUrl: `mqtts://${guestHost}:${broker.port}`,
+      close: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
