@@ -132,7 +132,9 @@ class Parser {
             else isDefault = true;
             this.expect(':');
           }
-          const decl = this.peek() === 'void' ? (this.next(), null) : this.declaration();
+          let decl: Decl | null = null;
+          if (this.peek() === 'void') this.next();
+          else decl = this.declaration();
           this.expect(';');
           if (isDefault) defaultArm = decl;
           if (cases.length > 0) arms.push({ cases, decl });
@@ -363,7 +365,7 @@ class Emitter {
   /** The procedure table: each procedure's number and the codecs of its args, ret and event message. */
   procedures(enumName: string, prefix: string, structPrefix: string, tableName: string): string {
     const procEnum = this.definitions.find((d) => d.kind === 'enum' && d.name === enumName);
-    if (!procEnum || procEnum.kind !== 'enum') throw new Error(`no enum ${enumName}`);
+    if (procEnum?.kind !== 'enum') throw new Error(`no enum ${enumName}`);
     const structs = new Set(this.definitions.filter((d) => d.kind === 'struct').map((d) => d.name));
     const rows = procEnum.values.map(([constant, value]) => {
       const key = constant.slice(prefix.length).toLowerCase();

@@ -239,6 +239,8 @@ export function buildIso(options: IsoOptions): Uint8Array {
   };
   directory(rootPrimary, 'primary');
   directory(rootJoliet, 'joliet');
-  files.forEach((file, index) => image.set(file.data, extents[index]! * SECTOR));
+  files.forEach((file, index) => {
+    image.set(file.data, extents[index]! * SECTOR);
+  });
   return image;
 }

@@ -88,6 +88,7 @@ export class RpcClient {
 
   /** Sends a CALL and resolves with the REPLY's body, or rejects with the daemon's LibvirtError. */
   call(target: CallTarget, args: Uint8Array, options: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
     const { serial, done } = this.begin(target, options.timeoutMs);
     this.send({ ...target, type: PacketType.CALL, serial, status: PacketStatus.OK }, args);
     return done;
@@ -98,6 +99,7 @@ export class RpcClient {
    * STREAM packets, then the end marker, and resolves once the daemon confirmed the end.
    */
   async upload(target: CallTarget, args: Uint8Array, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    if (this.closedWith) throw this.closedWith;
     const first = this.begin(target, this.options.callTimeoutMs);
     this.send({ ...target, type: PacketType.CALL, serial: first.serial, status: PacketStatus.OK }, args);
     await first.done;

@@ -1,0 +1,128 @@
+import { Duplex, PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { KEEPALIVE_PROGRAM } from '../protocol/keepalive.generated.js';
+import { RpcClient } from './client.js';
+import { ConnectionClosedError, LibvirtError, RpcTimeoutError } from './errors.js';
+import replies from './fixtures/replies.json' with { type: 'json' };
+import { encodePacket, type Packet, PacketFramer, PacketStatus, PacketType } from './packet.js';
+
+/** An in-memory daemon: sees the client's packets, answers with whatever the test writes. */
+function fakeDaemon() {
+  const toClient = new PassThrough();
+  const toDaemon = new PassThrough();
+  const stream = Duplex.from({ readable: toClient, writable: toDaemon });
+  const framer = new PacketFramer();
+  const received: Packet[] = [];
+  let onPacket: ((packet: Packet) => void) | undefined;
+  toDaemon.on('data', (chunk: Buffer) => {
+    for (const packet of framer.push(chunk)) {
+      received.push(packet);
+      onPacket?.(packet);
+    }
+  });
+  const reply = (serial: number, body: Uint8Array, status: PacketStatus = PacketStatus.OK, procedure = 1) =>
+    toClient.write(
+      encodePacket({ program: 0x20008086, version: 1, procedure, type: PacketType.REPLY, serial, status }, body),
+    );
+  return {
+    stream,
+    received,
+    toClient,
+    reply,
+    on(handler: (packet: Packet) => void) {
+      onPacket = handler;
+    },
+  };
+}
+
+const target = { program: 0x20008086, version: 1, procedure: 1, name: 'test' };
+
+describe('RpcClient', () => {
+  it('multiplexes concurrent calls by serial, whatever order the replies come in', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const calls = [1, 2, 3, 4, 5].map((n) => client.call(target, new Uint8Array([0, 0, 0, n])));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const serials = daemon.received.map((p) => p.header.serial);
+    expect(new Set(serials).size).toBe(5);
+    for (const packet of [...daemon.received].reverse()) daemon.reply(packet.header.serial, packet.body);
+    const results = await Promise.all(calls);
+    expect(results.map((body) => body[3])).toEqual([1, 2, 3, 4, 5]);
+    client.close();
+  });
+
+  it('turns an ERROR reply into LibvirtError (recorded body)', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const recorded = Buffer.from(replies.find((r) => r.name === 'domain_lookup_by_name_missing')!.hex, 'hex');
+    const [packet] = new PacketFramer().push(recorded);
+    daemon.on((call) => daemon.reply(call.header.serial, packet!.body, PacketStatus.ERROR));
+    await expect(client.call(target, new Uint8Array())).rejects.toMatchObject({
+      name: 'LibvirtError',
+      code: 42,
+      domain: 10,
+    });
+    await expect(client.call(target, new Uint8Array())).rejects.toBeInstanceOf(LibvirtError);
+    client.close();
+  });
+
+  it('rejects calls in flight with ConnectionClosedError when the daemon goes away, and later calls at once', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const pending = client.call(target, new Uint8Array());
+    daemon.stream.destroy();
+    await expect(pending).rejects.toBeInstanceOf(ConnectionClosedError);
+    await expect(pending).rejects.toThrow(/test failed: /);
+    await expect(client.call(target, new Uint8Array())).rejects.toBeInstanceOf(ConnectionClosedError);
+  });
+
+  it('fails everything with ConnectionClosedError on a corrupt stream instead of hanging', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const pending = client.call(target, new Uint8Array());
+    daemon.toClient.write(Buffer.from([0, 0, 0, 1, 2, 3, 4, 5]));
+    await expect(pending).rejects.toThrow(/protocol error/);
+    expect(client.closed).toBe(true);
+  });
+
+  it('times a call out when asked to', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    await expect(client.call(target, new Uint8Array(), { timeoutMs: 20 })).rejects.toBeInstanceOf(RpcTimeoutError);
+    client.close();
+  });
+
+  it('answers keepalive PING with PONG', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    daemon.toClient.write(
+      encodePacket(
+        { program: KEEPALIVE_PROGRAM, version: 1, procedure: 1, type: PacketType.MESSAGE, serial: 0, status: 0 },
+        new Uint8Array(),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(daemon.received.map((p) => [p.header.program, p.header.procedure])).toEqual([[KEEPALIVE_PROGRAM, 2]]);
+    client.close();
+  });
+
+  it('streams an upload: CALL, STREAM CONTINUE chunks of at most 256 KiB, STREAM OK, then waits for the ack', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    daemon.on((packet) => {
+      if (packet.header.type === PacketType.CALL) daemon.reply(packet.header.serial, new Uint8Array());
+      if (packet.header.type === PacketType.STREAM && packet.header.status === PacketStatus.OK) {
+        daemon.toClient.write(
+          encodePacket({ ...packet.header, type: PacketType.STREAM, status: PacketStatus.OK }, new Uint8Array()),
+        );
+      }
+    });
+    const data = new Uint8Array(600_000).fill(9);
+    await client.upload(target, new Uint8Array(), [data]);
+    const streamed = daemon.received.filter((p) => p.header.type === PacketType.STREAM);
+    expect(streamed.map((p) => p.header.status)).toEqual([2, 2, 2, 0]);
+    expect(streamed.reduce((sum, p) => sum + p.body.byteLength, 0)).toBe(600_000);
+    expect(new Set(daemon.received.map((p) => p.header.serial)).size).toBe(1);
+    client.close();
+  });
+});
