@@ -19,7 +19,9 @@ export const ServiceNameSchema = z
 export type Identity = { role: 'guest'; guestId: string; cn: string } | { role: 'service'; name: string; cn: string };
 
 export function guestIdentity(guestId: string): Identity {
-  if (!GUEST_ID_PATTERN.test(guestId)) throw new Error(`guest id "${guestId}" does not match ${GUEST_ID_PATTERN}`);
+  if (!GUEST_ID_PATTERN.test(guestId)) {
+    throw new Error(`guest id "${guestId}": 1-128 characters of A-Z a-z 0-9 _ -, starting with a letter or digit`);
+  }
   return { role: 'guest', guestId, cn: guestId };
 }
 

@@ -75,7 +75,7 @@ export interface ServerCertificateOptions extends ValidityOptions {
   ipAddresses?: string[];
 }
 
-export function issueServerCertificate(
+export async function issueServerCertificate(
   ca: CertificateAuthority,
   options: ServerCertificateOptions = {},
 ): Promise<IssuedKeyAndCertificate> {
@@ -92,7 +92,7 @@ export function issueServerCertificate(
 }
 
 /** A key pair made here and a client certificate for it (for bootstraps that ship both to the guest). */
-export function issueGuestCertificate(
+export async function issueGuestCertificate(
   ca: CertificateAuthority,
   options: ValidityOptions & { guestId: string },
 ): Promise<IssuedKeyAndCertificate> {
@@ -101,7 +101,7 @@ export function issueGuestCertificate(
 }
 
 /** One per control-plane process (each its own MQTT client id = CN). */
-export function issueServiceCertificate(
+export async function issueServiceCertificate(
   ca: CertificateAuthority,
   options: ValidityOptions & { name: string },
 ): Promise<IssuedKeyAndCertificate> {
