@@ -110,7 +110,11 @@ export class RpcClient {
     const header = { ...target, type: PacketType.STREAM, serial: first.serial };
     for await (const chunk of data) {
       for (let at = 0; at < chunk.byteLength; at += STREAM_CHUNK_MAX) {
-        if (this.closedWith) throw this.closedWith;
+        if (this.closedWith) {
+          throw new ConnectionClosedError(`${target.name ?? target.procedure} failed: ${this.closedWith.message}`, {
+            cause: this.closedWith,
+          });
+        }
         if (!this.pending.has(first.serial)) break; // the daemon already failed the stream
         await this.sendAndDrain(
           { ...header, status: PacketStatus.CONTINUE },
