@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Builds the corral micro guest: a Debian kernel and a busybox initramfs holding node, the agent bundle and
+# redis-server. See README.md beside this file.
+#
+#   bash scripts/guest-image/build.sh [--agent <bundle>|placeholder] [--out <dir>]
+#
+# Writes <out>/vmlinuz, <out>/initrd.img and <out>/manifest.json (default out: .cache/guest-image).
+# initrd.img is two concatenated cpio archives, which Linux unpacks in order:
+#   base.cpio.zst  busybox, node, redis, libraries, kernel modules (slow to pack, cached by its inputs)
+#   top.cpio.zst   init scripts and the agent bundle (packed on every build, takes about a second)
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache="$repo/.cache/guest-image"
+out="$cache"
+agent=""
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --agent) [ $# -ge 2 ] || usage; agent=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
+    -h | --help) usage ;;
+    *) echo "build.sh: unknown argument '$1'" >&2; usage ;;
+  esac
+done
+
+log() { printf '[guest-image] %s\n' "$*" >&2; }
+die() { printf '[guest-image] error: %s\n' "$*" >&2; exit 1; }
+
+for tool in apt-get apt-cache dpkg-deb cpio zstd strip sha256sum node; do
+  command -v "$tool" >/dev/null || die "'$tool' is missing: run scripts/setup/35-qemu.sh"
+done
+
+# The agent bundle: an explicit path, else the agent package's single-file build if it exists, else the
+# placeholder (which only proves that node runs and reports to the console).
+placeholder="$here/guest/placeholder-agent.cjs"
+if [ -z "$agent" ]; then
+  for candidate in corral-agent.cjs corral-agent.mjs corral-agent.js; do
+    if [ -f "$repo/packages/agent/dist/$candidate" ]; then agent="$repo/packages/agent/dist/$candidate"; break; fi
+  done
+  if [ -z "$agent" ]; then
+    log "no agent bundle at packages/agent/dist/corral-agent.{cjs,mjs,js}: using the PLACEHOLDER agent"
+    agent=placeholder
+  fi
+fi
+if [ "$agent" = placeholder ]; then agent="$placeholder"; fi
+[ -f "$agent" ] || die "agent bundle '$agent' does not exist"
+agent=$(cd "$(dirname "$agent")" && pwd)/$(basename "$agent")
+
+mkdir -p "$cache/debs" "$cache/extract" "$out"
+out=$(cd "$out" && pwd)
+
+# --- 1. Debian packages: downloaded once into the cache, never installed ----------------------------------
+# Libraries come from their Debian packages too (not from the host), so the guest matches Debian 12's ABI.
+# libc6/libstdc++6/libgcc-s1 serve node; the rest serve redis (libsystemd0 pulls the compression libs).
+lib_packages=(libc6 libstdc++6 libgcc-s1 libatomic1 libjemalloc2 liblzf1 libssl3
+  libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1)
+
+# Resolving names to files asks apt (seconds per call on a busy machine), so the answer is kept until the
+# apt lists change (apt-get update).
+lists_stamp=$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -printf '%T@ %p\n' 2>/dev/null | sort | sha256sum | cut -c1-16)
+resolved="$cache/resolved-$lists_stamp-$(printf '%s ' "${lib_packages[@]}" | sha256sum | cut -c1-16).txt"
+if [ ! -s "$resolved" ]; then
+  if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+    log "apt lists are empty: apt-get update"
+    apt-get -o DPkg::Lock::Timeout=900 update -q >/dev/null
+  fi
+  kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  [ -n "$kernel_pkg" ] || die "cannot resolve the versioned kernel package behind linux-image-amd64"
+  packages=("$kernel_pkg" busybox-static redis-server redis-tools "${lib_packages[@]}")
+  # --print-uris names the exact files apt would fetch, without fetching them.
+  uris=$(apt-get download --print-uris "${packages[@]}") || die "apt cannot resolve: ${packages[*]}"
+  { echo "$kernel_pkg"; printf '%s\n' "$uris" | awk '{ print $2 }'; } >"$resolved.tmp"
+  [ "$(wc -l <"$resolved.tmp")" -eq $((${#packages[@]} + 1)) ] || die "apt resolved the wrong number of packages"
+  mv "$resolved.tmp" "$resolved"
+  find "$cache" -maxdepth 1 -name 'resolved-*.txt' ! -name "$(basename "$resolved")" -delete
+fi
+kernel_pkg=$(head -1 "$resolved")
+kver=${kernel_pkg#linux-image-}
+mapfile -t debs < <(tail -n +2 "$resolved")
+for file in "${debs[@]}"; do
+  if [ ! -f "$cache/debs/$file" ]; then
+    pkg=${file%%_*}
+    log "downloading $pkg"
+    (cd "$cache/debs" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+    [ -f "$cache/debs/$file" ] || die "apt-get download $pkg did not produce $file"
+  fi
+done
+
+extract() { # extract DEBFILE -> prints the directory it is unpacked in (cached)
+  local dir="$cache/extract/${1%.deb}"
+  if [ ! -f "$dir/.done" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    dpkg-deb -x "$cache/debs/$1" "$dir"
+    touch "$dir/.done"
+  fi
+  printf '%s\n' "$dir"
+}
+deb_of() { local p; for p in "${debs[@]}"; do case "$p" in "$1"_*) printf '%s\n' "$p"; return ;; esac; done; }
+version_of() { dpkg-deb -f "$cache/debs/$(deb_of "$1")" Version; }
+
+node_bin=$(node -p process.execPath)
+node_sha=$(sha256sum "$node_bin" | cut -d' ' -f1)
+node_version=$("$node_bin" --version)
+
+# --- 2. The base layer: rebuilt only when its inputs change ----------------------------------------------
+modules=(virtio_pci virtio_net virtio_blk virtio_scsi virtio_console virtio_rng ahci ata_piix sr_mod isofs
+  button evdev)
+base_key=$( {
+  printf '%s\n' "${debs[@]}" "${modules[@]}" "$node_sha"
+  cat "$here/build-base.sh"
+} | sha256sum | cut -d' ' -f1)
+base="$cache/base-$base_key.cpio.zst"
+if [ -f "$base" ]; then
+  log "base layer cached ($(basename "$base"))"
+else
+  log "building the base layer (kernel $kver, node $node_version): about a minute"
+  dirs=()
+  for deb in "${debs[@]}"; do dirs+=("$(extract "$deb")"); done
+  BASE_OUT="$base.tmp" KVER="$kver" NODE_BIN="$node_bin" KERNEL_DIR="$(extract "$(deb_of "$kernel_pkg")")" \
+    BUSYBOX_DIR="$(extract "$(deb_of busybox-static)")" MODULES="${modules[*]}" \
+    bash "$here/build-base.sh" "${dirs[@]}"
+  mv "$base.tmp" "$base"
+  # Keep only the current base: old ones are dead weight of ~25 MB each.
+  find "$cache" -maxdepth 1 -name 'base-*.cpio.zst' ! -name "$(basename "$base")" -delete
+fi
+
+# --- 3. The top layer: init scripts and the agent, packed on every build ----------------------------------
+bundle_name=$(basename "$agent")
+stage=$(mktemp -d "$cache/top.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+install -D -m 0755 "$here/guest/rc.sysinit" "$stage/usr/lib/corral/rc.sysinit"
+install -D -m 0755 "$here/guest/rc.shutdown" "$stage/usr/lib/corral/rc.shutdown"
+install -D -m 0755 "$here/guest/supervise-agent" "$stage/usr/lib/corral/supervise-agent"
+install -D -m 0755 "$here/guest/power-button" "$stage/etc/acpi/PWRF/00000080"
+install -D -m 0755 "$here/guest/udhcpc.script" "$stage/usr/lib/corral/udhcpc.script"
+install -D -m 0644 "$here/guest/probe.cjs" "$stage/usr/lib/corral/probe.cjs"
+install -D -m 0644 "$here/guest/inittab" "$stage/etc/inittab"
+install -D -m 0644 "$agent" "$stage/opt/corral/agent/$bundle_name"
+agent_kind=bundle
+[ "$agent" = "$placeholder" ] && agent_kind=placeholder
+mkdir -p "$stage/etc/corral"
+printf '%s\n' "/opt/corral/agent/$bundle_name" >"$stage/etc/corral/agent-bundle"
+printf '%s\n' "${modules[@]}" >"$stage/etc/corral/modules"
+printf 'kernel=%s\nnode=%s\nredis=%s\nagent=%s (%s)\n' "$kver" "$node_version" "$(version_of redis-server)" \
+  "$bundle_name" "$agent_kind" >"$stage/etc/corral/guest-release"
+# Fixed timestamps: the same inputs give the same bytes.
+find "$stage" -exec touch -h -d @0 {} +
+top="$cache/top.cpio.zst"
+(cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet | zstd -q -3 -f -o "$top")
+
+# --- 4. Artifacts and manifest -----------------------------------------------------------------------------
+kernel_dir=$(extract "$(deb_of "$kernel_pkg")")
+cp -f "$kernel_dir/boot/vmlinuz-$kver" "$out/vmlinuz.tmp" && mv -f "$out/vmlinuz.tmp" "$out/vmlinuz"
+cat "$base" "$top" >"$out/initrd.img.tmp" && mv -f "$out/initrd.img.tmp" "$out/initrd.img"
+
+KVER="$kver" KPKG_VERSION="$(version_of "$kernel_pkg")" NODE_VERSION="$node_version" NODE_BIN="$node_bin" \
+  NODE_SHA="$node_sha" REDIS_VERSION="$(version_of redis-server)" AGENT="$agent" AGENT_KIND="$agent_kind" \
+  BUNDLE="/opt/corral/agent/$bundle_name" OUT="$out" BASE="$base" TOP="$top" DEBS="${debs[*]}" \
+  node "$here/manifest.cjs"
+log "wrote $out/vmlinuz, $out/initrd.img ($(du -k "$out/initrd.img" | cut -f1) KiB), $out/manifest.json"
+[ "$agent_kind" = placeholder ] && log "NOTE: the image carries the placeholder agent, not the real one"
+exit 0

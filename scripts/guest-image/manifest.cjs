@@ -1,0 +1,36 @@
+'use strict';
+// Writes <out>/manifest.json for build.sh: versions, artifact digests and the exact build inputs.
+const fs = require('node:fs');
+const path = require('node:path');
+const crypto = require('node:crypto');
+
+const env = (name) => {
+  const value = process.env[name];
+  if (value === undefined) throw new Error(`manifest.cjs: environment variable ${name} is not set`);
+  return value;
+};
+const sha256 = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+const artifact = (file) => ({ path: path.basename(file), bytes: fs.statSync(file).size, sha256: sha256(file) });
+
+const out = env('OUT');
+const manifest = {
+  schema: 'corral-guest-image/v1',
+  kernel: { version: env('KVER'), debianPackageVersion: env('KPKG_VERSION') },
+  node: { version: env('NODE_VERSION') },
+  redis: { version: env('REDIS_VERSION').replace(/^\d+:/, '').replace(/-.*$/, ''), debianPackageVersion: env('REDIS_VERSION') },
+  agent: { kind: env('AGENT_KIND'), path: env('BUNDLE'), sha256: sha256(env('AGENT')) },
+  artifacts: {
+    vmlinuz: artifact(path.join(out, 'vmlinuz')),
+    initrd: artifact(path.join(out, 'initrd.img')),
+    layers: [artifact(env('BASE')), artifact(env('TOP'))],
+  },
+  inputs: {
+    debianPackages: env('DEBS').split(' ').filter(Boolean),
+    // The one input that is not a Debian package: Debian 12's nodejs (v18) is older than the agent needs.
+    hostNode: { path: env('NODE_BIN'), sha256: env('NODE_SHA'), version: env('NODE_VERSION') },
+    agentBundle: env('AGENT'),
+  },
+  kernelCommandLine: 'console=ttyS0 quiet',
+};
+fs.writeFileSync(path.join(out, 'manifest.json.tmp'), `${JSON.stringify(manifest, null, 2)}\n`);
+fs.renameSync(path.join(out, 'manifest.json.tmp'), path.join(out, 'manifest.json'));
