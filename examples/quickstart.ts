@@ -70,7 +70,6 @@ async function main(): Promise<void> {
   say(`broker at ${embedded.broker.url}; guests reach it as ${embedded.guestBrokerUrl}`);
 
   const watching = new AbortController();
-  let instanceId: string | undefined;
   try {
     const created = await instances.create({
       name: args.name,
@@ -78,7 +77,6 @@ async function main(): Promise<void> {
       flavor: 'corral.small',
       datastore: { type: 'redis', version: '7' },
     });
-    instanceId = created.id;
     say(`create accepted: instance ${created.id} is ${created.status} (returned at once; the task manager works on)`);
 
     // Every status change, as the store and the conductor report it.
