@@ -51,7 +51,7 @@ const byService: Row = [
   'RESTART_REQUIRED', // RESTART_REQUIRED
   'BUILD', // BUILD_PENDING
   'UPGRADE', // UPGRADING
-  'HEALTHY', // HEALTHY
+  'ACTIVE', // HEALTHY (shown as the operating status)
   'REBOOT', // RESTARTING
 ];
 // A stopped server reads SHUTDOWN, unless the instance is deleted.
@@ -76,52 +76,21 @@ const idle: Matrix = {
   UNKNOWN: byService,
 };
 
-/** The same with a backup running: BACKUP wins over everything but the server's own transitions. */
-const idleBackup: Matrix = {
-  none: all('BACKUP'),
-  BUILD: all('BUILD'),
-  ACTIVE: all('BACKUP'),
-  REBOOT: all('REBOOT'),
-  HARD_REBOOT: all('REBOOT'),
-  RESIZE: all('RESIZE'),
-  VERIFY_RESIZE: all('RESIZE'),
-  SHUTOFF: all('BACKUP'),
-  PAUSED: all('BACKUP'),
-  SUSPENDED: all('BACKUP'),
-  ERROR: all('ERROR'),
-  DELETED: all('BACKUP'),
-  UNKNOWN: all('BACKUP'),
-};
-
-// While deleting, an UNKNOWN service (reset / force delete) reads SHUTDOWN whatever the server says.
-const deletingOr = (status: InstanceStatus): Row => services.map((s) => (s === 'UNKNOWN' ? 'SHUTDOWN' : status));
-
+// Deleting reads SHUTDOWN, unless the server is in ERROR or UNKNOWN.
 const deleting: Matrix = {
   none: all('SHUTDOWN'),
-  BUILD: deletingOr('BUILD'),
+  BUILD: all('SHUTDOWN'),
   ACTIVE: all('SHUTDOWN'),
-  REBOOT: deletingOr('REBOOT'),
-  HARD_REBOOT: deletingOr('REBOOT'),
-  RESIZE: deletingOr('RESIZE'),
-  VERIFY_RESIZE: deletingOr('RESIZE'),
+  REBOOT: all('SHUTDOWN'),
+  HARD_REBOOT: all('SHUTDOWN'),
+  RESIZE: all('SHUTDOWN'),
+  VERIFY_RESIZE: all('SHUTDOWN'),
   SHUTOFF: all('SHUTDOWN'),
   PAUSED: all('SHUTDOWN'),
   SUSPENDED: all('SHUTDOWN'),
-  ERROR: deletingOr('ERROR'),
+  ERROR: all('ERROR'),
   DELETED: all('SHUTDOWN'),
-  // Trove logs "server had status …" and shows ERROR.
-  UNKNOWN: deletingOr('ERROR'),
-};
-
-const deletingBackup: Matrix = {
-  ...deleting,
-  none: deletingOr('BACKUP'),
-  ACTIVE: deletingOr('BACKUP'),
-  SHUTOFF: deletingOr('BACKUP'),
-  PAUSED: deletingOr('BACKUP'),
-  SUSPENDED: deletingOr('BACKUP'),
-  DELETED: deletingOr('BACKUP'),
-  UNKNOWN: deletingOr('BACKUP'),
+  UNKNOWN: all('ERROR'),
 };
 
 const uniform = (status: InstanceStatus): Matrix =>
@@ -154,9 +123,10 @@ const taskClasses: Record<string, TaskClass> = {
     withoutBackup: uniform('ERROR'),
     withBackup: uniform('ERROR'),
   },
-  idle: { tasks: ['NONE', 'UPDATING_CONFIGURATION'], withoutBackup: idle, withBackup: idleBackup },
+  // A running backup wins over every server and service status when no task runs.
+  idle: { tasks: ['NONE', 'UPDATING_CONFIGURATION'], withoutBackup: idle, withBackup: uniform('BACKUP') },
   building: { tasks: ['BUILDING'], withoutBackup: building, withBackup: building },
-  deleting: { tasks: ['DELETING'], withoutBackup: deleting, withBackup: deletingBackup },
+  deleting: { tasks: ['DELETING'], withoutBackup: deleting, withBackup: deleting },
   rebooting: { tasks: ['REBOOTING', 'RESTARTING'], withoutBackup: uniform('REBOOT'), withBackup: uniform('REBOOT') },
   resizing: { tasks: ['RESIZING'], withoutBackup: uniform('RESIZE'), withBackup: uniform('RESIZE') },
   upgrading: { tasks: ['UPGRADING'], withoutBackup: uniform('UPGRADE'), withBackup: uniform('UPGRADE') },
@@ -196,8 +166,11 @@ describe('compositeStatus', () => {
                   `${taskStatus}/${server}/${serviceStatus}: ${actual.status} (${actual.rule}) ≠ ${expected}`,
                 );
               }
-              if (actual.operatingStatus !== serviceStatus)
-                mismatches.push(`${taskStatus}/${server}/${serviceStatus}: operating`);
+              // Trove's operating_status: the service status only when no task runs and the server is ACTIVE.
+              const operating = taskStatus === 'NONE' && server === 'ACTIVE' ? serviceStatus : null;
+              if (actual.operatingStatus !== operating) {
+                mismatches.push(`${taskStatus}/${server}/${serviceStatus}: operating ${actual.operatingStatus}`);
+              }
             });
           }
         }
@@ -222,25 +195,27 @@ describe('compositeStatus', () => {
 
   it.each([
     // The named cases a reader looks for first.
-    ['BUILDING', 'BUILD', 'NEW', 'BUILD', 'building'],
-    ['BUILDING', 'ERROR', 'NEW', 'ERROR', 'building-server-error'],
-    ['BUILDING_ERROR_TIMEOUT_GA', 'ACTIVE', 'NEW', 'ERROR', 'task-error'],
-    ['NONE', 'ACTIVE', 'RUNNING', 'ACTIVE', 'service'],
-    ['NONE', 'ACTIVE', 'HEALTHY', 'HEALTHY', 'service'],
-    ['NONE', 'ACTIVE', 'FAILED_TIMEOUT_GUESTAGENT', 'ERROR', 'service'],
-    ['NONE', 'SHUTOFF', 'RUNNING', 'SHUTDOWN', 'server-stopped'],
-    ['NONE', 'ACTIVE', 'PAUSED', 'REBOOT', 'service-paused'],
-    ['DELETING', 'SHUTOFF', 'RUNNING', 'SHUTDOWN', 'deleting-server-gone-or-stopped'],
-    ['DELETING', 'ACTIVE', 'UNKNOWN', 'SHUTDOWN', 'deleting-unknown-service'],
-    ['RESTARTING', 'ACTIVE', 'RESTARTING', 'REBOOT', 'restarting'],
-    ['NONE', 'ACTIVE', 'UPGRADING', 'UPGRADE', 'service'],
-  ] as const)('%s + server %s + service %s → %s (rule %s)', (taskStatus, serverStatus, serviceStatus, status, rule) => {
-    expect(compositeStatus({ taskStatus, serverStatus, serviceStatus })).toEqual({
-      status,
-      operatingStatus: serviceStatus,
-      rule,
-    });
-  });
+    ['BUILDING', 'BUILD', 'NEW', 'BUILD', null, 'building'],
+    ['BUILDING', 'ERROR', 'NEW', 'ERROR', null, 'building-server-error'],
+    ['BUILDING_ERROR_TIMEOUT_GA', 'ACTIVE', 'NEW', 'ERROR', null, 'task-error'],
+    ['NONE', 'ACTIVE', 'RUNNING', 'ACTIVE', 'RUNNING', 'service'],
+    ['NONE', 'ACTIVE', 'HEALTHY', 'ACTIVE', 'HEALTHY', 'service'],
+    ['NONE', 'ACTIVE', 'CRASHED', 'SHUTDOWN', 'CRASHED', 'service'],
+    ['NONE', 'ACTIVE', 'FAILED_TIMEOUT_GUESTAGENT', 'ERROR', 'FAILED_TIMEOUT_GUESTAGENT', 'service'],
+    ['NONE', 'SHUTOFF', 'RUNNING', 'SHUTDOWN', null, 'server-stopped'],
+    ['NONE', 'ACTIVE', 'PAUSED', 'REBOOT', 'PAUSED', 'service-paused'],
+    ['NONE', 'VERIFY_RESIZE', 'RUNNING', 'RESIZE', null, 'server-resize'],
+    ['NONE', 'DELETED', 'RUNNING', 'ERROR', null, 'server-vanished'],
+    ['DELETING', 'SHUTOFF', 'RUNNING', 'SHUTDOWN', null, 'deleting'],
+    ['DELETING', 'ERROR', 'UNKNOWN', 'ERROR', null, 'deleting-server-failed'],
+    ['RESTARTING', 'ACTIVE', 'RESTARTING', 'REBOOT', null, 'restarting'],
+    ['NONE', 'ACTIVE', 'UPGRADING', 'UPGRADE', 'UPGRADING', 'service'],
+  ] as const)(
+    '%s + server %s + service %s → %s, operating %s (rule %s)',
+    (taskStatus, serverStatus, serviceStatus, status, operatingStatus, rule) => {
+      expect(compositeStatus({ taskStatus, serverStatus, serviceStatus })).toEqual({ status, operatingStatus, rule });
+    },
+  );
 
   it('reads every error task as ERROR', () => {
     for (const [name, entry] of Object.entries(instanceTaskStatuses)) {

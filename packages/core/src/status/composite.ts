@@ -7,7 +7,6 @@ import { type InstanceTaskAction, type InstanceTaskStatus, instanceTaskStatuses 
 export const instanceStatusNames = [
   'BUILD',
   'ACTIVE',
-  'HEALTHY',
   'BLOCKED',
   'ERROR',
   'FAILED',
@@ -34,10 +33,11 @@ export interface CompositeStatusInput {
 export interface CompositeStatus {
   status: InstanceStatus;
   /**
-   * How the datastore itself is doing, apart from what is being done to the instance (Trove's
-   * `operating_status`): the service status name, e.g. HEALTHY while status is BACKUP.
+   * How the datastore itself is doing (Trove's `operating_status`): the service status, e.g. HEALTHY, when no
+   * task runs and the server is ACTIVE; null otherwise (Trove's empty string), since a report made during a
+   * task or with the server down says nothing reliable.
    */
-  operatingStatus: ServiceStatus;
+  operatingStatus: ServiceStatus | null;
   /** Which rule of `compositeStatusRules` decided; for logs and for the tests. */
   rule: string;
 }
@@ -64,27 +64,21 @@ const serverIn =
 const actionIs = (action: InstanceTaskAction) => (facts: Facts) => facts.action === action;
 
 /**
- * Trove's `SimpleInstance.status`, as an ordered table: the first rule that matches decides. Differences from
- * Trove, each a bug there:
- * - no LOGGING / PROMOTE / EJECT / DETACH rows (replication is not modelled; Trove's LOGGING row names an
- *   InstanceStatus that does not exist and raises);
- * - while DELETING, Trove accepts server statuses "SHUTDOWN" and "HEALTHY", which Nova never reports, and
- *   misses SHUTOFF: a stopped server being deleted showed ERROR. Here SHUTOFF, PAUSED, SUSPENDED, DELETED and
- *   "no server" all read SHUTDOWN;
- * - HARD_REBOOT reads REBOOT (Trove let it fall through to the service status);
- * - a server known to be off (SHUTOFF/PAUSED/SUSPENDED) reads SHUTDOWN even if the last heartbeat said
- *   RUNNING, and a server that vanished (DELETED) without a delete task reads ERROR: Trove showed the stale
- *   service status until the heartbeat expired;
- * - RESTARTING (datastore restart) is its own task, read as REBOOT as Trove did for its restart.
+ * Trove's `SimpleInstance.status` (trove/instance/models.py) as an ordered table: the first rule that matches
+ * decides. Trove's order is kept: error task, the running task's action, backup, then the server; corral
+ * adds the service status last (DESIGN: the composite is made of all three), where Trove stopped at the
+ * server and showed the service only in `operating_status`. Differences, each fixing a bug of Trove's:
+ * - no LOGGING / PROMOTE / EJECT / DETACH rows: replication is not modelled, and Trove's LOGGING row returns
+ *   an InstanceStatus.LOGGING that does not exist (AttributeError);
+ * - Trove compares server statuses with "SHUTDOWN", which Nova never reports, and misses SHUTOFF: a stopped
+ *   server showed UNKNOWN, and being deleted showed ERROR. Here SHUTOFF, PAUSED and SUSPENDED read SHUTDOWN;
+ * - while DELETING, every server status but ERROR and UNKNOWN reads SHUTDOWN (Trove: ERROR for a server
+ *   still in BUILD, REBOOT or RESIZE, though nothing went wrong);
+ * - HARD_REBOOT reads REBOOT (Trove: UNKNOWN);
+ * - RESTARTING (a datastore restart) is its own task, read as REBOOT as Trove did for its restart.
  */
 export const compositeStatusRules: readonly Rule[] = [
   { id: 'task-error', when: (f) => f.isError, status: 'ERROR' },
-  // A reset or force delete: the guest is beyond reach, the instance is going away.
-  {
-    id: 'deleting-unknown-service',
-    when: (f) => f.action === 'deleting' && f.service === 'UNKNOWN',
-    status: 'SHUTDOWN',
-  },
   { id: 'building-server-error', when: (f) => f.action === 'building' && f.server === 'ERROR', status: 'ERROR' },
   { id: 'building', when: actionIs('building'), status: 'BUILD' },
   { id: 'rebooting', when: actionIs('rebooting'), status: 'REBOOT' },
@@ -92,23 +86,27 @@ export const compositeStatusRules: readonly Rule[] = [
   { id: 'resizing', when: actionIs('resizing'), status: 'RESIZE' },
   { id: 'upgrading', when: actionIs('upgrading'), status: 'UPGRADE' },
   { id: 'restart-required', when: actionIs('restart_required'), status: 'RESTART_REQUIRED' },
+  // Trove logs "While shutting down instance: server had status …" and shows ERROR.
+  {
+    id: 'deleting-server-failed',
+    when: (f) => f.action === 'deleting' && serverIn('ERROR', 'UNKNOWN')(f),
+    status: 'ERROR',
+  },
+  { id: 'deleting', when: actionIs('deleting'), status: 'SHUTDOWN' },
+  { id: 'backup-running', when: (f) => f.backupRunning, status: 'BACKUP' },
   { id: 'server-build', when: serverIn('BUILD'), status: 'BUILD' },
   { id: 'server-error', when: serverIn('ERROR'), status: 'ERROR' },
   { id: 'server-reboot', when: serverIn('REBOOT', 'HARD_REBOOT'), status: 'REBOOT' },
+  // As far as the user is concerned, VERIFY_RESIZE is still RESIZE.
   { id: 'server-resize', when: serverIn('RESIZE', 'VERIFY_RESIZE'), status: 'RESIZE' },
-  { id: 'backup-running', when: (f) => f.backupRunning, status: 'BACKUP' },
-  {
-    id: 'deleting-server-gone-or-stopped',
-    when: (f) => f.action === 'deleting' && serverIn('ACTIVE', 'SHUTOFF', 'PAUSED', 'SUSPENDED', 'DELETED', null)(f),
-    status: 'SHUTDOWN',
-  },
-  { id: 'deleting-server-unknown', when: actionIs('deleting'), status: 'ERROR' },
   { id: 'service-deleted', when: (f) => f.service === 'DELETED', status: 'DELETED' },
   { id: 'server-stopped', when: serverIn('SHUTOFF', 'PAUSED', 'SUSPENDED'), status: 'SHUTDOWN' },
+  // The server vanished without a delete task: the instance cannot come back by itself.
   { id: 'server-vanished', when: serverIn('DELETED'), status: 'ERROR' },
   // The service is only paused during a reboot.
   { id: 'service-paused', when: (f) => f.service === 'PAUSED', status: 'REBOOT' },
   { id: 'service-new', when: (f) => f.service === 'NEW', status: 'BUILD' },
+  // Server ACTIVE, UNKNOWN (Nova lost its compute host) or not known: the guest's own report decides.
   { id: 'service', when: () => true, status: (f) => serviceStatuses[f.service].apiStatus },
 ];
 
@@ -126,7 +124,9 @@ export function compositeStatus(input: CompositeStatusInput): CompositeStatus {
   for (const rule of compositeStatusRules) {
     if (rule.when(facts)) {
       const status = typeof rule.status === 'function' ? rule.status(facts) : rule.status;
-      return { status, operatingStatus: input.serviceStatus, rule: rule.id };
+      const operatingStatus =
+        input.taskStatus === 'NONE' && input.serverStatus === 'ACTIVE' ? input.serviceStatus : null;
+      return { status, operatingStatus, rule: rule.id };
     }
   }
   // Unreachable: the last rule matches everything.

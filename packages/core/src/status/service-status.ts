@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { defineStatuses } from './define.js';
 
 /**
- * The datastore service's status as the guest agent reports it (Trove's `ServiceStatuses`). `apiStatus` is
- * what the user sees when no task or server state takes precedence (see composite.ts). Trove's codes are
- * kept, except RESTARTING, which collided with UPGRADING at 0x22 and gets 0x24 here.
+ * The datastore service's status as the guest agent reports it (Trove's `ServiceStatuses`,
+ * trove/instance/service_status.py). `apiStatus` is what the user sees when no task or server state takes
+ * precedence (see composite.ts); HEALTHY reads ACTIVE there and shows as the operating status. Trove's codes
+ * are kept, except RESTARTING, which collided with UPGRADING at 0x22 and gets 0x23 here (unused by Trove).
  */
 export const serviceApiStatuses = [
   'ACTIVE',
-  'HEALTHY',
   'BLOCKED',
   'SHUTDOWN',
   'FAILED',
@@ -47,10 +47,10 @@ const defined = defineStatuses('service status', {
   FAILED_TIMEOUT_GUESTAGENT: s(0x18, 'ERROR', 'The guest agent stopped reporting.'),
   INSTANCE_READY: s(0x19, 'BUILD', 'The guest agent is up; preparing has not finished.'),
   RESTART_REQUIRED: s(0x20, 'RESTART_REQUIRED', 'The datastore needs a restart to apply configuration.'),
-  BUILD_PENDING: s(0x21, 'BUILD', 'Prepare finished; waiting for the datastore to come up.'),
+  HEALTHY: s(0x21, 'ACTIVE', 'The datastore is running and answers health checks.'),
   UPGRADING: s(0x22, 'UPGRADE', 'The datastore is being upgraded.'),
-  HEALTHY: s(0x23, 'HEALTHY', 'The datastore is running and answers health checks.'),
-  RESTARTING: s(0x24, 'REBOOT', 'The datastore is restarting.'),
+  RESTARTING: s(0x23, 'REBOOT', 'The datastore is restarting.'),
+  BUILD_PENDING: s(0x24, 'BUILD', 'Prepare finished; waiting for the datastore to come up.'),
 });
 
 export const serviceStatuses = defined.table;

@@ -4,7 +4,8 @@ import { defineStatuses } from './define.js';
 /**
  * What the task manager is doing to an instance (Trove's `InstanceTasks`). `action` groups a status with
  * its error outcomes; `isError` marks the terminal failures of a task, which always show as ERROR.
- * Codes follow Trove's where Trove has the status, so operators who know Trove's database recognise them.
+ * Codes follow Trove's (trove/instance/tasks.py) where Trove has the status, so operators who know Trove's
+ * database recognise them; statuses of our own take codes Trove never used.
  */
 export const instanceTaskActions = [
   'none',
@@ -46,23 +47,23 @@ const defined = defineStatuses('instance task status', {
   RESIZING: task(0x04, 'resizing', 'Resizing the server to another flavor.'),
   BUILDING: task(0x05, 'building', 'Building the server and preparing the datastore.'),
   RESTART_REQUIRED: task(0x07, 'restart_required', 'A configuration change waits for a datastore restart.'),
-  UPGRADING: task(0x0c, 'upgrading', 'Upgrading the datastore.'),
   // Trove restarts the datastore under REBOOTING; a separate status says which of the two is happening.
   RESTARTING: task(0x0d, 'restarting', 'Restarting the datastore service.'),
   UPDATING_CONFIGURATION: task(0x0e, 'updating_configuration', 'Applying configuration overrides.'),
+  UPGRADING: task(0x59, 'upgrading', 'Upgrading the datastore.'),
 
   BUILDING_ERROR_DNS: failed(0x50, 'building', 'Build error: DNS.'),
   BUILDING_ERROR_SERVER: failed(0x51, 'building', 'Build error: the server did not become active.'),
   BUILDING_ERROR_VOLUME: failed(0x52, 'building', 'Build error: the volume.'),
-  BUILDING_ERROR_TIMEOUT_GA: failed(0x53, 'building', 'Build error: the guest agent did not report in time.'),
-  BUILDING_ERROR_PREPARE: failed(0x55, 'building', 'Build error: the guest agent failed to prepare the datastore.'),
-  BUILDING_ERROR_PROVIDER: failed(0x56, 'building', 'Build error: the provider refused the request.'),
-  DELETE_ERROR: failed(0x60, 'deleting', 'Delete error: the server could not be deleted.'),
-  REBOOT_ERROR: failed(0x61, 'rebooting', 'Reboot error.'),
-  RESIZE_ERROR: failed(0x62, 'resizing', 'Resize error.'),
-  RESTART_ERROR: failed(0x63, 'restarting', 'Datastore restart error.'),
-  UPGRADE_ERROR: failed(0x64, 'upgrading', 'Upgrade error.'),
-  UPDATE_CONFIGURATION_ERROR: failed(0x65, 'updating_configuration', 'Configuration update error.'),
+  UPGRADE_ERROR: failed(0x5a, 'upgrading', 'Upgrade error.'),
+  BUILDING_ERROR_TIMEOUT_GA: failed(0x5b, 'building', 'Build error: the guest agent did not report in time.'),
+  BUILDING_ERROR_PREPARE: failed(0x70, 'building', 'Build error: the guest agent failed to prepare the datastore.'),
+  BUILDING_ERROR_PROVIDER: failed(0x71, 'building', 'Build error: the provider refused the request.'),
+  DELETE_ERROR: failed(0x72, 'deleting', 'Delete error: the server could not be deleted.'),
+  REBOOT_ERROR: failed(0x73, 'rebooting', 'Reboot error.'),
+  RESIZE_ERROR: failed(0x74, 'resizing', 'Resize error.'),
+  RESTART_ERROR: failed(0x75, 'restarting', 'Datastore restart error.'),
+  UPDATE_CONFIGURATION_ERROR: failed(0x76, 'updating_configuration', 'Configuration update error.'),
 });
 
 export const instanceTaskStatuses = defined.table;

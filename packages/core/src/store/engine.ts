@@ -179,7 +179,7 @@ export class StoreEngine implements Store {
   }
 
   // ── instances ────────────────────────────────────────────────────────────────────────────────────────
-  createInstance(input: NewInstance, taskInput?: NewTask): Promise<{ instance: Instance; task?: Task }> {
+  async createInstance(input: NewInstance, taskInput?: NewTask): Promise<{ instance: Instance; task?: Task }> {
     const parsed = parseWith(NewInstanceSchema, input, 'instance');
     const now = this.clock();
     const instance: Instance = {
@@ -213,7 +213,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  getInstance(id: string, options?: { includeDeleted?: boolean }): Promise<Instance> {
+  async getInstance(id: string, options?: { includeDeleted?: boolean }): Promise<Instance> {
     return this.tx((tx) => this.loadInstance(tx, id, options?.includeDeleted));
   }
 
@@ -233,7 +233,7 @@ export class StoreEngine implements Store {
     return { items };
   }
 
-  updateInstance(id: string, patch: InstancePatch, options?: { expectedVersion?: number }): Promise<Instance> {
+  async updateInstance(id: string, patch: InstancePatch, options?: { expectedVersion?: number }): Promise<Instance> {
     const parsed = parseWith(InstancePatchSchema, patch, 'instance patch');
     return this.tx((tx, events) => this.patchInstance(tx, events, id, parsed, options?.expectedVersion));
   }
@@ -266,12 +266,12 @@ export class StoreEngine implements Store {
     return { instanceId, applied: true, previousStatus: row.serviceStatus, status, version };
   }
 
-  applyServiceStatus(report: ServiceStatusReport): Promise<ApplyServiceStatusResult> {
+  async applyServiceStatus(report: ServiceStatusReport): Promise<ApplyServiceStatusResult> {
     const parsed = parseWith(ServiceStatusReportSchema, report, 'service status report');
     return this.tx((tx, events) => this.applyOne(tx, events, parsed));
   }
 
-  applyServiceStatuses(reports: readonly ServiceStatusReport[]): Promise<ApplyServiceStatusResult[]> {
+  async applyServiceStatuses(reports: readonly ServiceStatusReport[]): Promise<ApplyServiceStatusResult[]> {
     const parsed = reports.map((report, index) =>
       parseWith(ServiceStatusReportSchema, report, `service status report [${index}]`),
     );
@@ -282,7 +282,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  listSilentInstances(query: SilentInstanceQuery): Promise<Instance[]> {
+  async listSilentInstances(query: SilentInstanceQuery): Promise<Instance[]> {
     const normalized: Required<SilentInstanceQuery> = {
       silentSince: query.silentSince,
       includeNeverSeen: query.includeNeverSeen ?? false,
@@ -294,7 +294,7 @@ export class StoreEngine implements Store {
   }
 
   // ── tasks ────────────────────────────────────────────────────────────────────────────────────────────
-  createTask(
+  async createTask(
     input: NewTask,
     options: { instancePatch?: InstancePatch; expectedInstanceVersion?: number } = {},
   ): Promise<{ task: Task; instance?: Instance }> {
@@ -312,15 +312,15 @@ export class StoreEngine implements Store {
     });
   }
 
-  getTask(id: string): Promise<Task> {
+  async getTask(id: string): Promise<Task> {
     return this.tx((tx) => this.loadTask(tx, id));
   }
 
-  listTasks(query: TaskQuery = {}): Promise<Task[]> {
+  async listTasks(query: TaskQuery = {}): Promise<Task[]> {
     return this.tx((tx) => tx.listTasks({ ...query, limit: clampLimit(query.limit, 1000) }));
   }
 
-  claimTask(id: string, lease: LeaseRequest): Promise<Task | undefined> {
+  async claimTask(id: string, lease: LeaseRequest): Promise<Task | undefined> {
     const parsedLease = parseWith(LeaseSchema, lease, 'lease');
     return this.tx(async (tx, events) => {
       const task = await this.loadTask(tx, id);
@@ -330,7 +330,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  claimNextTask(lease: LeaseRequest & { kinds?: readonly TaskKind[] }): Promise<Task | undefined> {
+  async claimNextTask(lease: LeaseRequest & { kinds?: readonly TaskKind[] }): Promise<Task | undefined> {
     const parsedLease = parseWith(LeaseSchema, lease, 'lease');
     const kinds = lease.kinds?.map((kind, index) => parseWith(TaskKind, kind, `kinds[${index}]`));
     return this.tx(async (tx, events) => {
@@ -341,7 +341,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  renewLease(id: string, lease: LeaseRequest): Promise<Task> {
+  async renewLease(id: string, lease: LeaseRequest): Promise<Task> {
     const parsedLease = parseWith(LeaseSchema, lease, 'lease');
     return this.tx(async (tx, events) => {
       const task = await this.ownedTask(tx, id, parsedLease.owner);
@@ -355,7 +355,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  checkpointTask(id: string, checkpoint: TaskCheckpoint): Promise<{ task: Task; instance?: Instance }> {
+  async checkpointTask(id: string, checkpoint: TaskCheckpoint): Promise<{ task: Task; instance?: Instance }> {
     const step = parseWith(StepSchema, checkpoint.step, 'checkpoint step');
     const patch = this.parsePatch(checkpoint.instancePatch);
     const leaseMs =
@@ -387,7 +387,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  completeTask(id: string, completion: TaskCompletion): Promise<{ task: Task; instance?: Instance }> {
+  async completeTask(id: string, completion: TaskCompletion): Promise<{ task: Task; instance?: Instance }> {
     const patch = this.parsePatch(completion.instancePatch);
     return this.tx(async (tx, events) => {
       const task = await this.ownedTask(tx, id, completion.owner);
@@ -407,7 +407,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  failTask(id: string, failure: TaskFailure): Promise<{ task: Task; instance?: Instance }> {
+  async failTask(id: string, failure: TaskFailure): Promise<{ task: Task; instance?: Instance }> {
     const patch = this.parsePatch(failure.instancePatch);
     const message = parseWith(z.string().min(1), failure.error.message, 'error.message');
     return this.tx(async (tx, events) => {
@@ -435,7 +435,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  releaseTask(id: string, owner: string): Promise<Task> {
+  async releaseTask(id: string, owner: string): Promise<Task> {
     return this.tx(async (tx, events) => {
       const task = await this.ownedTask(tx, id, owner);
       const now = this.clock();
@@ -451,7 +451,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  cancelTask(
+  async cancelTask(
     id: string,
     options: { reason?: string; instancePatch?: InstancePatch } = {},
   ): Promise<{ task: Task; instance?: Instance }> {
@@ -478,7 +478,7 @@ export class StoreEngine implements Store {
   }
 
   // ── certificates ─────────────────────────────────────────────────────────────────────────────────────
-  putGuestCertificate(input: NewGuestCertificate): Promise<GuestCertificate> {
+  async putGuestCertificate(input: NewGuestCertificate): Promise<GuestCertificate> {
     const parsed = parseWith(NewGuestCertificateSchema, input, 'guest certificate');
     const certificate: GuestCertificate = {
       ...parsed,
@@ -493,11 +493,11 @@ export class StoreEngine implements Store {
     });
   }
 
-  getGuestCertificate(serial: string): Promise<GuestCertificate | undefined> {
+  async getGuestCertificate(serial: string): Promise<GuestCertificate | undefined> {
     return this.tx((tx) => tx.getCertificate(serial.toLowerCase()));
   }
 
-  revokeGuestCertificate(serial: string, reason?: string): Promise<GuestCertificate> {
+  async revokeGuestCertificate(serial: string, reason?: string): Promise<GuestCertificate> {
     return this.tx(async (tx) => {
       const current = await tx.getCertificate(serial.toLowerCase());
       if (!current) throw new StoreNotFoundError('certificate', serial);
@@ -513,7 +513,7 @@ export class StoreEngine implements Store {
     });
   }
 
-  listGuestCertificates(query: { guestId?: string; revoked?: boolean } = {}): Promise<GuestCertificate[]> {
+  async listGuestCertificates(query: { guestId?: string; revoked?: boolean } = {}): Promise<GuestCertificate[]> {
     return this.tx((tx) => tx.listCertificates(query));
   }
 
@@ -525,7 +525,7 @@ export class StoreEngine implements Store {
     };
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.listeners.clear();
     return this.backend.close();
   }
