@@ -30,6 +30,8 @@ export interface KvmProbeOptions {
   deadlineMs?: number;
   /** Per-RPC deadline while probing: a hung KVM can block libvirtd's calls on that domain. */
   callTimeoutMs?: number;
+  /** The domain type to try; `qemu` (TCG) checks the probe itself where KVM is absent. Default `kvm`. */
+  domainType?: 'kvm' | 'qemu';
 }
 
 export interface KvmProbeResult {
@@ -42,7 +44,7 @@ const cache = new Map<string, Promise<KvmProbeResult>>();
 
 /** Is KVM really usable on this host? Cached per URI and kernel; never hangs past its deadline. */
 export function probeKvm(connection: LibvirtConnection, options: KvmProbeOptions = {}): Promise<KvmProbeResult> {
-  const key = `${connection.uri}\n${options.kernelPath ?? ''}`;
+  const key = `${connection.uri}\n${options.kernelPath ?? ''}\n${options.domainType ?? 'kvm'}`;
   let result = cache.get(key);
   if (!result) {
     result = runKvmProbe(connection, options);
@@ -56,8 +58,9 @@ async function runKvmProbe(connection: LibvirtConnection, options: KvmProbeOptio
   const started = Date.now();
   const elapsed = () => Date.now() - started;
   const caps = await getCapabilities(connection);
-  if (!caps.domainTypes.includes('kvm')) {
-    return { usable: false, reason: 'libvirt does not offer the kvm domain type', elapsedMs: elapsed() };
+  const type = options.domainType ?? 'kvm';
+  if (!caps.domainTypes.includes(type)) {
+    return { usable: false, reason: `libvirt does not offer the ${type} domain type`, elapsedMs: elapsed() };
   }
   const deadlineMs = options.deadlineMs ?? 12_000;
   const callTimeoutMs = options.callTimeoutMs ?? 5_000;
@@ -67,10 +70,10 @@ async function runKvmProbe(connection: LibvirtConnection, options: KvmProbeOptio
     ? `<kernel>${escapeXml(options.kernelPath)}</kernel><cmdline>panic=-1 root=/dev/corral-probe-none rdinit=/corral-probe-none</cmdline>`
     : `<bios rebootTimeout='0'/>`;
   const xml =
-    `<domain type='kvm'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>` +
+    `<domain type='${type}'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>` +
     `<os><type arch='x86_64' machine='pc'>hvm</type>${boot}</os>` +
     `<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>` +
-    `<devices><graphics type='none'/><memballoon model='none'/></devices></domain>`;
+    `<devices><memballoon model='none'/></devices></domain>`;
   let dom: Awaited<ReturnType<Domains['createTransient']>>;
   try {
     dom = await domains.createTransient(xml, callTimeoutMs);
@@ -79,7 +82,11 @@ async function runKvmProbe(connection: LibvirtConnection, options: KvmProbeOptio
       .lookupByName(name)
       .then((found) => domains.destroy(found, callTimeoutMs))
       .catch(() => {});
-    return { usable: false, reason: `a kvm domain did not start: ${(error as Error).message}`, elapsedMs: elapsed() };
+    return {
+      usable: false,
+      reason: `a ${type} domain did not start: ${(error as Error).message}`,
+      elapsedMs: elapsed(),
+    };
   }
   while (elapsed() < deadlineMs) {
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -87,7 +94,7 @@ async function runKvmProbe(connection: LibvirtConnection, options: KvmProbeOptio
       await domains.state(dom, callTimeoutMs);
     } catch (error) {
       if ((error as { code?: unknown }).code === 42) {
-        return { usable: true, reason: 'a kvm guest booted and reset within the deadline', elapsedMs: elapsed() };
+        return { usable: true, reason: `a ${type} guest booted and reset within the deadline`, elapsedMs: elapsed() };
       }
       break; // a timed-out call is the hang we are probing for
     }
@@ -95,7 +102,7 @@ async function runKvmProbe(connection: LibvirtConnection, options: KvmProbeOptio
   await domains.destroy(dom, callTimeoutMs).catch(() => {});
   return {
     usable: false,
-    reason: `a kvm guest did not get through its boot within ${deadlineMs} ms`,
+    reason: `a ${type} guest did not get through its boot within ${deadlineMs} ms`,
     elapsedMs: elapsed(),
   };
 }

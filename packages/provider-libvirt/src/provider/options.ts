@@ -52,7 +52,7 @@ export const LibvirtProviderOptionsSchema = z.object({
   /** Prefix of every domain and volume this provider makes; other domains are never touched. */
   namePrefix: z
     .string()
-    .regex(/^[a-z][a-z0-9-]{0,15}$/, 'must be 1-16 lower-case letters, digits or "-"')
+    .regex(/^[a-z][a-z0-9-]{0,23}$/, 'must be 1-24 lower-case letters, digits or "-"')
     .default('corral-'),
   /** How the seed ISO's cdrom is attached: virtio-scsi, SATA (q35 machine) or IDE (pc machine). */
   cdromBus: z.enum(['scsi', 'sata', 'ide']).default('scsi'),
