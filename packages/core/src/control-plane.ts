@@ -17,8 +17,8 @@ import type { Provider } from './provider/types.js';
 import type { Store } from './store/types.js';
 import { TaskManagerApi } from './taskmanager/api.js';
 import { type TaskHooks, TaskManager } from './taskmanager/manager.js';
-import { allFlows } from './taskmanager/tasks/index.js';
 import type { FlowDeps, FlowTimeouts, GuestIdentity, IdentityPort } from './taskmanager/tasks/deps.js';
+import { allFlows } from './taskmanager/tasks/index.js';
 import { storeInstancePort, storeTaskQueue } from './taskmanager/tasks/store-adapters.js';
 
 /**
@@ -174,7 +174,8 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
 
     if (roles.includes('taskmanager')) {
       const pki = options.pki;
-      if (pki === undefined) throw new Error('createControlPlane: the taskmanager role needs `pki.ca` to issue guest certificates');
+      if (pki === undefined)
+        throw new Error('createControlPlane: the taskmanager role needs `pki.ca` to issue guest certificates');
       const guestUrl = options.broker.guestUrl ?? options.broker.url;
       const identity: IdentityPort = {
         async issue(instanceId): Promise<GuestIdentity> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { CorralError, parseWith, ValidationError } from '../errors/index.js';
 import type { DatastoreCatalog } from '../datastore/catalog.js';
+import { CorralError, parseWith, ValidationError } from '../errors/index.js';
 import type { Provider } from '../provider/types.js';
 import type { InstanceStatus } from '../status/composite.js';
 import type { Store } from '../store/types.js';
@@ -104,7 +104,11 @@ export class InstanceService {
     const input = parseWith(CreateInstanceRequestSchema, request, 'instance');
     const providerName = this.#providerName(input.provider);
     const { catalog } = this.#options;
-    const resolved = catalog.resolve({ datastore: input.datastore.type, version: input.datastore.version, provider: providerName });
+    const resolved = catalog.resolve({
+      datastore: input.datastore.type,
+      version: input.datastore.version,
+      provider: providerName,
+    });
     await this.#checkFlavor(providerName, input.flavor);
     if (input.volumeSizeGb !== undefined) {
       const provider = this.#options.providers[providerName];

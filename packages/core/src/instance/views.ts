@@ -12,7 +12,7 @@ export interface InstanceView {
   projectId: string;
   status: InstanceStatus;
   /** How the datastore itself is doing (the service status), apart from any task. */
-  operatingStatus: string;
+  operatingStatus: string | null;
   taskStatus: string;
   serverStatus: string | null;
   serviceStatus: string;

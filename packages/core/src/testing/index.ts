@@ -1,2 +1,4 @@
+export * from './fake-guest.js';
+export * from './fake-provider.js';
+export * from './provider-contract.js';
 export * from './store-contract.js';
-export {};

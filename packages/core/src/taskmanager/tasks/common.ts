@@ -57,7 +57,7 @@ export function stopDatastoreStep(name = 'stop-datastore'): Step<FlowDeps> {
 export function awaitHealthyStep(
   errorStatus: string,
   what: string,
-  options: { name?: string; withServer?: boolean } = {},
+  options: { name?: string; withServer?: boolean; newBoot?: boolean } = {},
 ): Step<FlowDeps> {
   return {
     name: options.name ?? 'await-healthy',
@@ -70,6 +70,7 @@ export function awaitHealthyStep(
         instanceId: ctx.instanceId,
         deadlineAt,
         after,
+        newBoot: options.newBoot,
         server:
           options.withServer !== false && instance.serverId
             ? { provider: ctx.deps.provider(instance.provider), id: instance.serverId }

@@ -1,7 +1,7 @@
+import type { PrepareArgs } from '../../guest/contract.js';
 import { ProviderError, ProvisioningFailedError } from '../../provider/errors.js';
 import type { Bootstrap } from '../../provider/types.js';
 import type { InstanceTaskStatus } from '../../status/task-status.js';
-import type { PrepareArgs } from '../../guest/contract.js';
 import { GUEST_METHOD } from './common.js';
 import type { FlowDeps, FlowInstance, GuestIdentity } from './deps.js';
 import { type Flow, type StepContext, StepError } from './flow.js';

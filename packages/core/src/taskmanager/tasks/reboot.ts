@@ -21,6 +21,8 @@ export const rebootFlow: Flow<FlowDeps> = {
         return undefined;
       },
     },
-    awaitHealthyStep('REBOOT_ERROR', 'waiting for the guest to come back after a reboot'),
+    awaitHealthyStep('REBOOT_ERROR', 'waiting for the guest to come back after a reboot', {
+      newBoot: true,
+    }),
   ],
 };

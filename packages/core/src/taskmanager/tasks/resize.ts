@@ -23,7 +23,9 @@ export const resizeFlow: Flow<FlowDeps> = {
         return undefined;
       },
     },
-    awaitHealthyStep('RESIZE_ERROR', 'waiting for the guest to come back after a resize'),
+    awaitHealthyStep('RESIZE_ERROR', 'waiting for the guest to come back after a resize', {
+      newBoot: true,
+    }),
     {
       name: 'record-flavor',
       async run(ctx: Ctx) {

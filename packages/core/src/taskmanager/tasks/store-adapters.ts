@@ -64,10 +64,7 @@ export function storeTaskQueue(store: Store): TaskQueue {
   };
 }
 
-export function storeInstancePort(
-  store: Store,
-  manager: (datastore: Instance['datastore']) => string,
-): InstancePort {
+export function storeInstancePort(store: Store, manager: (datastore: Instance['datastore']) => string): InstancePort {
   return {
     async get(id): Promise<FlowInstance | undefined> {
       const instance = await store.findInstance(id, { includeDeleted: true });

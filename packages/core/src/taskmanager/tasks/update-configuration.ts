@@ -16,12 +16,20 @@ export const updateConfigurationFlow: Flow<FlowDeps> = {
         const overrides = (ctx.params.overrides ?? {}) as Record<string, string | number | boolean>;
         const restartRequired = Array.isArray(ctx.params.restartRequired) ? ctx.params.restartRequired.map(String) : [];
         const live = Object.fromEntries(Object.entries(overrides).filter(([name]) => !restartRequired.includes(name)));
-        const options = (suffix: string) => ({ timeoutMs: ctx.deps.timeouts.guestCallMs, requestId: `${ctx.taskId}:${suffix}` });
+        const options = (suffix: string) => ({
+          timeoutMs: ctx.deps.timeouts.guestCallMs,
+          requestId: `${ctx.taskId}:${suffix}`,
+        });
         try {
           // Written to the configuration file first, so a restart keeps them; then applied live where allowed.
           await ctx.deps.guest.call(ctx.instanceId, GUEST_METHOD.writeConfiguration, { overrides }, options('write'));
           if (Object.keys(live).length > 0) {
-            await ctx.deps.guest.call(ctx.instanceId, GUEST_METHOD.applyConfiguration, { overrides: live }, options('apply'));
+            await ctx.deps.guest.call(
+              ctx.instanceId,
+              GUEST_METHOD.applyConfiguration,
+              { overrides: live },
+              options('apply'),
+            );
           }
         } catch (error) {
           throw new StepError(`the guest could not apply the configuration: ${(error as Error).message}`, {

@@ -27,6 +27,8 @@ export interface AwaitStatusOptions {
   deadlineAt: number;
   /** Only statuses newer than this mark count (a restart must not be satisfied by the heartbeat before it). */
   after?: ServiceStatusMark;
+  /** Only statuses from another boot than the mark's (after a reboot: the old boot's last heartbeats do not count). */
+  newBoot?: boolean;
   /** Watched for ERROR while waiting. */
   server?: { provider: Provider; id: string };
   timeoutStatus: string;
@@ -43,6 +45,7 @@ export async function awaitHealthy(deps: FlowDeps, options: AwaitStatusOptions):
   options.signal.addEventListener('abort', onAbort, { once: true });
   const judge = (mark: ServiceStatusMark): ServiceStatusMark | Error | undefined => {
     if (options.after !== undefined && !isNewer(mark, options.after)) return undefined;
+    if (options.newBoot && options.after?.bootId && mark.bootId === options.after.bootId) return undefined;
     if (mark.status === GUEST_HEALTHY) return mark;
     if (mark.status === GUEST_FAILED) {
       return new StepError(`the guest reported ${GUEST_FAILED} while ${options.what}`, {
