@@ -5,7 +5,7 @@
  * every datastore runs on a free loopback port inside a temporary state dir and is killed afterwards.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -201,6 +201,8 @@ export async function makeGuest(
   },
 ): Promise<GuestSetup> {
   const stateDir = mkdtempSync(join(tmpdir(), `corral-agent-${options.guestId}-`));
+  // The postgresql manager runs the server as the `postgres` user, who must be able to walk into the state dir.
+  chmodSync(stateDir, 0o711);
   const cert = await issueGuestCertificate(plane.ca, { guestId: options.guestId });
   const config: AgentConfigInput = {
     guestId: options.guestId,

@@ -7,9 +7,10 @@ import {
   mkdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { z } from 'zod';
@@ -258,25 +259,36 @@ export class PostgresManager extends BaseManager {
         }
       }
     });
+    // Since PostgreSQL 15 only the owner may create in schema public: "full access" to a database needs it too.
+    for (const user of users) {
+      for (const database of user.databases ?? []) {
+        await this.withClient(
+          (client) => client.query(`GRANT ALL ON SCHEMA public TO ${client.escapeIdentifier(user.name)}`),
+          database.name,
+        );
+      }
+    }
   }
 
   override async deleteUser(name: string): Promise<void> {
     this.requirePrepared();
     checkName('user', name);
     if (name === SUPERUSER) throw new AgentError('BAD_REQUEST', 'user name: "postgres" belongs to the agent');
-    await this.withClient(async (client) => {
-      const role = client.escapeIdentifier(name);
-      const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name]);
-      if (!exists.rowCount) return;
-      // Privileges granted on databases keep a role alive; revoke them first.
-      const databases = await client.query<{ datname: string }>(
-        'SELECT datname FROM pg_database WHERE NOT datistemplate',
-      );
-      for (const row of databases.rows) {
-        await client.query(`REVOKE ALL PRIVILEGES ON DATABASE ${client.escapeIdentifier(row.datname)} FROM ${role}`);
-      }
-      await client.query(`DROP ROLE ${role}`);
-    });
+    const exists = await this.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name]);
+    if (exists.length === 0) return;
+    const databases = await this.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn',
+    );
+    // A role that owns objects or holds privileges cannot be dropped: its objects go to the agent's superuser
+    // (the data stays), then its privileges are dropped, in every database.
+    for (const row of databases) {
+      await this.withClient(async (client) => {
+        const role = client.escapeIdentifier(name);
+        await client.query(`REASSIGN OWNED BY ${role} TO ${SUPERUSER}`);
+        await client.query(`DROP OWNED BY ${role}`);
+      }, row.datname);
+    }
+    await this.withClient((client) => client.query(`DROP ROLE IF EXISTS ${client.escapeIdentifier(name)}`));
   }
 
   override async enableRoot(password?: string): Promise<{ name: string; password: string }> {
@@ -314,13 +326,13 @@ export class PostgresManager extends BaseManager {
     return this.withClient(async (client) => (await client.query<R>(text, values)).rows);
   }
 
-  private async withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  private async withClient<T>(work: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
     const client = new pg.Client({
       host: isLoopback(this.bindAddress) || this.bindAddress === '0.0.0.0' ? '127.0.0.1' : this.bindAddress,
       port: this.port,
       user: SUPERUSER,
       password: this.adminPassword(),
-      database: 'postgres',
+      database,
       connectionTimeoutMillis: 3000,
       query_timeout: 30_000,
     });
@@ -347,8 +359,24 @@ export class PostgresManager extends BaseManager {
 
   /** The server's user must be able to walk into the state dir: traverse-only (no listing) on the way down. */
   private makeReachable(): void {
-    if (!this.runAs) return;
+    const runAs = this.runAs;
+    if (!runAs) return;
     for (const dir of [this.context.stateDir, this.context.dir]) chmodSync(dir, 0o711);
+    // Directories above the state dir are not the agent's to change: say which one blocks the way.
+    for (let dir = dirname(this.context.stateDir); ; dir = dirname(dir)) {
+      const stats = statSync(dir);
+      const traversable =
+        stats.mode & 0o001 ||
+        (stats.uid === runAs.uid && stats.mode & 0o100) ||
+        (stats.gid === runAs.gid && stats.mode & 0o010);
+      if (!traversable) {
+        throw new AgentError(
+          'DATASTORE_FAILED',
+          `the ${this.options.runAsUser} user cannot reach the state dir: ${dir} is not traversable (chmod o+x it, or choose another stateDir)`,
+        );
+      }
+      if (dir === dirname(dir)) break;
+    }
   }
 
   private own(path: string): void {
