@@ -6,7 +6,7 @@ import { type RequestMetric, type RetryPolicy, ServiceClient, Transport } from '
 import type { Logger } from './common/logger.js';
 import { microversionHeaders, negotiateMicroversion } from './compute/microversion.js';
 import { type AuthOptions, AuthOptionsSchema, type ResolvedAuthOptions } from './identity/auth-options.js';
-import { canonicalServiceType, type EndpointInterface, hasService } from './identity/catalog.js';
+import { canonicalServiceType, type EndpointInterface, type EndpointQuery, hasService } from './identity/catalog.js';
 import { type CloudConfig, loadCloudConfig } from './identity/config.js';
 import { AuthSession } from './identity/session.js';
 
@@ -57,6 +57,7 @@ export class OpenStackClient {
   readonly transport: Transport;
   readonly session: AuthSession;
   private readonly endpointOverrides: Record<string, string>;
+  private readonly endpointQuery: EndpointQuery;
   private readonly wantedComputeMicroversion: string;
   private computeClient?: Promise<ServiceClient>;
   /** The negotiated compute microversion, once `compute()` has run (undefined: no microversions). */
@@ -76,13 +77,14 @@ export class OpenStackClient {
     for (const [type, url] of Object.entries({ ...this.config.endpointOverrides, ...options.endpointOverrides })) {
       this.endpointOverrides[canonicalServiceType(type)] = url;
     }
+    this.endpointQuery = {
+      interface: options.interface ?? this.config.interface,
+      region: options.region ?? this.config.regionName,
+      overrides: this.endpointOverrides,
+    };
     this.session = new AuthSession(this.transport, this.config.auth, {
       refreshMarginMs: options.refreshMarginMs,
-      endpoints: {
-        interface: options.interface ?? this.config.interface,
-        region: options.region ?? this.config.regionName,
-        overrides: this.endpointOverrides,
-      },
+      endpoints: this.endpointQuery,
     });
     this.transport.tokens = this.session;
     this.wantedComputeMicroversion =
@@ -125,11 +127,7 @@ export class OpenStackClient {
   /** Whether the catalog (or an override) has the service: Cinder is optional in many clouds. */
   async hasService(type: string, signal?: AbortSignal): Promise<boolean> {
     const token = await this.session.tokenDetails(signal);
-    return hasService(token.catalog, type, {
-      interface: this.config.interface,
-      region: this.config.regionName,
-      overrides: this.endpointOverrides,
-    });
+    return hasService(token.catalog, type, this.endpointQuery);
   }
 
   private async negotiateCompute(signal?: AbortSignal): Promise<ServiceClient> {

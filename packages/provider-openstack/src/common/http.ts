@@ -137,7 +137,9 @@ export class Transport {
       }
       const { response } = outcome;
       if (response.status < 400) return response as HttpResponse<T>;
-      if (response.status === 401 && token !== undefined && this.tokens?.renewable && !reauthenticated) {
+      // A stream body is spent after one send; such a request is not sent again.
+      const resendable = options.body === undefined || Buffer.isBuffer(options.body);
+      if (response.status === 401 && token !== undefined && this.tokens?.renewable && !reauthenticated && resendable) {
         // Keystone middleware rejects before the service acts, so even a POST is safe to send again once.
         reauthenticated = true;
         this.logger.info(
