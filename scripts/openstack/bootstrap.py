@@ -44,12 +44,12 @@ def say(message: str) -> None:
     print(f"  bootstrap: {message}", flush=True)
 
 
-def connect() -> openstack.connection.Connection:
+def connect(user: str = "admin", password: str = ADMIN_PASSWORD, project: str = "admin"):
     return openstack.connect(
         auth_url=AUTH_URL,
-        username="admin",
-        password=ADMIN_PASSWORD,
-        project_name="admin",
+        username=user,
+        password=password,
+        project_name=project,
         user_domain_name="Default",
         project_domain_name="Default",
         region_name=REGION,
@@ -105,7 +105,30 @@ def ensure_service(conn, name: str, service_type: str, url: str) -> None:
             conn.identity.update_endpoint(endpoint, url=url)
 
 
+def identity_complete(with_cinder: bool) -> bool:
+    """One demo login (about 1 s) tells whether an earlier run finished: roles and every endpoint."""
+    try:
+        conn = connect(user="demo", password=DEMO_PASSWORD, project="demo")
+        access = conn.session.auth.get_access(conn.session)
+    except openstack.exceptions.SDKException:
+        return False
+    except Exception:  # keystoneauth's Unauthorized and friends: not set up yet
+        return False
+    if not {"member", "reader"} <= set(access.role_names):
+        return False
+    wanted = {(t, url) for _, t, url in SERVICES + (CINDER_SERVICES if with_cinder else [])}
+    found = set()
+    for service in access.service_catalog.catalog:
+        for endpoint in service.get("endpoints", []):
+            if endpoint.get("region_id") == REGION and endpoint.get("interface") == "public":
+                found.add((service["type"], endpoint["url"].replace(access.project_id, "%(project_id)s")))
+    return wanted <= found
+
+
 def identity(with_cinder: bool) -> None:
+    if identity_complete(with_cinder):
+        say("identity already complete")
+        return
     conn = connect()
     admin_role = find_or_create_role(conn, "admin")
     member_role = find_or_create_role(conn, "member")

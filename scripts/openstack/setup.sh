@@ -176,7 +176,7 @@ install -d -o glance -g glance /var/lib/glance/tmp /var/lib/glance/images
 install -d -o neutron -g neutron /var/lib/neutron/tmp
 
 # ---------------------------------------------------------------------------------------------------
-step "databases and keystone (migrations run in parallel)"
+step "databases, keystone and the APIs (in parallel)"
 keystone_chain() {
   stamped keystone-db keystone as keystone keystone-manage db_sync
   if [ ! -f /etc/keystone/fernet-keys/0 ]; then
@@ -193,6 +193,9 @@ keystone_chain() {
   "$PY" "$here/bootstrap.py" identity >>"$LOG" 2>&1
 }
 nova_chain() {
+  stamped nova-db nova-common nova_db
+}
+nova_db() {
   as nova nova-manage api_db sync
   if ! runuser -u nova -- nova-manage cell_v2 list_cells 2>/dev/null | grep -q ' cell0 '; then
     as nova nova-manage cell_v2 map_cell0
@@ -202,55 +205,79 @@ nova_chain() {
   fi
   as nova nova-manage db sync
 }
+fake_agent_row() {
+  # Neutron binds a port only on a host with a live L2 agent. This row never expires (heartbeat in the far
+  # future) and claims an OVS agent with physnet1 mapped, so fake servers on corral-net go ACTIVE.
+  agent_conf='{"bridge_mappings": {"physnet1": "br-corral"}, "tunnel_types": [], "integration_bridge": "br-int",
+   "datapath_type": "system", "ovs_hybrid_plug": false, "l2_population": false, "devices": 0,
+   "ovs_capabilities": {"datapath_types": ["system"], "iface_types": ["internal", "system"]}}'
+  quiet sql "USE neutron;
+  INSERT INTO agents (id, agent_type, \`binary\`, topic, host, admin_state_up, created_at, started_at,
+    heartbeat_timestamp, description, configurations, \`load\`)
+  SELECT UUID(), 'Open vSwitch agent', 'neutron-openvswitch-agent', 'N/A', '$FAKE_HOST', 1, NOW(), NOW(),
+    '2099-01-01 00:00:00', 'corral test cloud: fake agent, no data plane', '$agent_conf', 0 FROM DUAL
+  WHERE NOT EXISTS (SELECT 1 FROM agents WHERE host = '$FAKE_HOST' AND agent_type = 'Open vSwitch agent');"
+}
 neutron_chain() {
-  as neutron neutron-db-manage --config-file /etc/neutron/neutron.conf \
+  stamped neutron-db neutron-common as neutron neutron-db-manage --config-file /etc/neutron/neutron.conf \
     --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head
+  fake_agent_row
+  service_up neutron-api
 }
 declare -A jobs=()
 run_job() {
-  local name=$1
+  local job=$1
   shift
-  ("$@") >"$LOG_DIR/$name.log" 2>&1 &
-  jobs[$name]=$!
+  (
+    t0=$SECONDS
+    "$@"
+    echo "job $job done in $((SECONDS - t0))s" >>"$LOG"
+  ) >"$LOG_DIR/$job.log" 2>&1 &
+  jobs[$job]=$!
 }
+declare -A service_logs=(
+  [keystone]=/var/log/keystone/keystone.log [glance]=/var/log/glance/glance-api.log
+  [placement]=/var/log/placement/placement-api.log [neutron]=/var/log/neutron/neutron-api.log
+  [nova]=/var/log/nova/nova-manage.log
+)
 trap - ERR # the jobs report their own failures below
+glance_chain() {
+  stamped glance-db glance-common as glance glance-manage db_sync
+  service_up glance-api
+}
+placement_chain() {
+  stamped placement-db placement-common as placement placement-manage db sync
+  service_up placement-api
+}
 run_job keystone keystone_chain
-run_job glance-db stamped glance-db glance-common as glance glance-manage db_sync
-run_job placement-db stamped placement-db placement-common as placement placement-manage db sync
-run_job neutron-db stamped neutron-db neutron-common neutron_chain
-run_job nova-db stamped nova-db nova-common nova_chain
+run_job glance glance_chain
+run_job placement placement_chain
+run_job neutron neutron_chain
+run_job nova nova_chain
 for name in "${!jobs[@]}"; do
-  wait "${jobs[$name]}" || fail "$name step" "$LOG_DIR/$name.log" /var/log/keystone/keystone.log
+  wait "${jobs[$name]}" || fail "$name step" "$LOG_DIR/$name.log" "${service_logs[$name]}"
 done
 trap 'fail "command at line $LINENO of setup.sh (exit $?)"' ERR
 
-step "fake L2 agent row for host $FAKE_HOST (ports bind; no data plane)"
-# Neutron binds a port only on a host with a live L2 agent. This row never expires (heartbeat in the far
-# future) and claims an OVS agent with physnet1 mapped, so fake servers on corral-net go ACTIVE.
-agent_conf='{"bridge_mappings": {"physnet1": "br-corral"}, "tunnel_types": [], "integration_bridge": "br-int",
- "datapath_type": "system", "ovs_hybrid_plug": false, "l2_population": false, "devices": 0,
- "ovs_capabilities": {"datapath_types": ["system"], "iface_types": ["internal", "system"]}}'
-quiet sql "USE neutron;
-INSERT INTO agents (id, agent_type, \`binary\`, topic, host, admin_state_up, created_at, started_at,
-  heartbeat_timestamp, description, configurations, \`load\`)
-SELECT UUID(), 'Open vSwitch agent', 'neutron-openvswitch-agent', 'N/A', '$FAKE_HOST', 1, NOW(), NOW(),
-  '2099-01-01 00:00:00', 'corral test cloud: fake agent, no data plane', '$agent_conf', 0 FROM DUAL
-WHERE NOT EXISTS (SELECT 1 FROM agents WHERE host = '$FAKE_HOST' AND agent_type = 'Open vSwitch agent');"
-
-step "glance, placement, neutron, nova"
-for name in glance-api placement-api neutron-api nova-api nova-conductor nova-scheduler nova-compute; do
-  service_up "$name"
-done
+step "waiting for the APIs, then nova-compute $FAKE_HOST"
 wait_api glance http://127.0.0.1:9292/ 90 /var/log/glance/glance-api.log
 wait_api placement http://127.0.0.1:8778/ 90 /var/log/placement/placement-api.log
+# Nova starts only now: nova-scheduler exits at start when the catalog has no placement endpoint yet, and
+# nova-compute's first resource report would fail with the next try a minute away.
+for name in nova-api nova-conductor nova-scheduler; do service_up "$name"; done
 wait_api neutron http://127.0.0.1:9696/ 90 /var/log/neutron/neutron-api.log
 wait_api nova http://127.0.0.1:8774/v2.1 90 /var/log/nova/nova-api.log
+service_up nova-compute
 
-compute_registered() {
-  [ -n "$(sql "SELECT id FROM nova.services WHERE host='$FAKE_HOST' AND topic='compute' AND deleted=0")" ]
+# Conductor, scheduler and the fake compute each report to the cell database every 10 s.
+nova_services_up() {
+  [ "$(sql "SELECT COUNT(DISTINCT \`binary\`) FROM nova.services WHERE deleted = 0 AND
+    (\`binary\` IN ('nova-conductor', 'nova-scheduler') OR host = '$FAKE_HOST') AND
+    COALESCE(updated_at, created_at) > UTC_TIMESTAMP() - INTERVAL 60 SECOND")" = 3 ]
 }
-wait_for "nova-compute $FAKE_HOST to register" 120 compute_registered 2>>"$LOG" ||
-  fail "nova-compute did not register" /var/log/nova/nova-compute.log /var/log/nova/nova-conductor.log
+wait_for "nova conductor, scheduler and compute $FAKE_HOST to report" 120 nova_services_up 2>>"$LOG" ||
+  fail "a nova service is not up" /var/log/nova/nova-scheduler.log /var/log/nova/nova-conductor.log \
+    /var/log/nova/nova-compute.log
 if [ -z "$(sql "SELECT id FROM nova_api.host_mappings WHERE host='$FAKE_HOST'")" ]; then
   as nova nova-manage cell_v2 discover_hosts
 fi
