@@ -67,7 +67,7 @@ describe('libvirt provider', () => {
     });
     const log = await waitFor('the guest to read its seed', 90_000, async () => {
       const text = await provider.readConsoleLog(server.id);
-      return text.includes('CORRAL-SEED-') ? text : undefined;
+      return text.includes('CORRAL-SEED-END') || text.includes('CORRAL-SEED-MISSING') ? text : undefined;
     });
     expect(log).toContain('CORRAL-SEED-FILES: meta-data user-data');
     expect(log).toContain('CORRAL-SEED-USERDATA: #cloud-config marker-key-boot');

@@ -5,11 +5,19 @@ import type { Libvirt } from '../api/index.js';
 import type { PoolRef } from '../api/storage.js';
 import type { ImageConfig } from './options.js';
 
+const digests = new Map<string, { stamp: string; digest: string }>();
+
+/** The file's content digest, recomputed only when its size or mtime changed. */
 async function fileDigest(path: string): Promise<{ digest: string; size: number }> {
-  const { size } = await stat(path);
+  const { size, mtimeMs } = await stat(path);
+  const stamp = `${size}:${mtimeMs}`;
+  const known = digests.get(path);
+  if (known?.stamp === stamp) return { digest: known.digest, size };
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return { digest: hash.digest('hex').slice(0, 12), size };
+  const digest = hash.digest('hex').slice(0, 12);
+  digests.set(path, { stamp, digest });
+  return { digest, size };
 }
 
 export interface ImageVolumes {

@@ -110,9 +110,10 @@ export class RpcClient {
     const header = { ...target, type: PacketType.STREAM, serial: first.serial };
     for await (const chunk of data) {
       for (let at = 0; at < chunk.byteLength; at += STREAM_CHUNK_MAX) {
-        if (this.closedWith) {
-          throw new ConnectionClosedError(`${target.name ?? target.procedure} failed: ${this.closedWith.message}`, {
-            cause: this.closedWith,
+        const closed = this.closedWith as ConnectionClosedError | undefined; // may change while we await
+        if (closed) {
+          throw new ConnectionClosedError(`${target.name ?? target.procedure} failed: ${closed.message}`, {
+            cause: closed,
           });
         }
         if (!this.pending.has(first.serial)) break; // the daemon already failed the stream
