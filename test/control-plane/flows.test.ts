@@ -50,7 +50,7 @@ describe('instance flows over the embedded broker', () => {
     await plane.instances.delete(view.id);
     const gone = await until(plane, view.id, (v) => v.deletedAt !== null);
     expect(gone.status).toBe('DELETED');
-    expect(env.provider.servers.has(serverId)).toBe(false);
+    expect(env.provider.resources().filter((r) => r.includes(serverId))).toEqual([]);
     const certs = await env.store.listGuestCertificates({ guestId: view.id });
     expect(certs.length).toBeGreaterThan(0);
     expect(certs.every((c) => c.revoked)).toBe(true);
@@ -84,12 +84,12 @@ describe('instance flows over the embedded broker', () => {
     const view = await create(plane, 'db-resize');
     await until(plane, view.id, idle);
     await expect(plane.instances.resize(view.id, 'nosuch')).rejects.toThrow(/flavor/);
-    const resizing = await plane.instances.resize(view.id, 'large');
+    const resizing = await plane.instances.resize(view.id, 'medium');
     expect(resizing.status).toBe('RESIZE');
     const done = await until(plane, view.id, idle);
     expect(done.taskStatus).toBe('NONE');
-    expect(done.flavor).toBe('large');
-    expect(env.provider.servers.get(done.serverId as string)?.flavor).toBe('large');
+    expect(done.flavor).toBe('medium');
+    expect((await env.provider.getServer(done.serverId as string)).flavor).toBe('f-medium');
   });
 
   it('configuration: dynamic overrides apply, static ones leave RESTART_REQUIRED', async () => {
@@ -122,8 +122,8 @@ describe('instance flows over the embedded broker', () => {
 
   describe('failure paths', () => {
     const cases = [
-      { name: 'db-server-error', taskStatus: 'BUILDING_ERROR_SERVER', message: /no valid host/ },
-      { name: 'db-create-refused', taskStatus: 'BUILDING_ERROR_PROVIDER', message: /refuses/ },
+      { name: 'db-fail-build', taskStatus: 'BUILDING_ERROR_SERVER', message: /No valid host/ },
+      { name: 'db-fail-quota', taskStatus: 'BUILDING_ERROR_PROVIDER', message: /quota/ },
       { name: 'db-prepare-fails', taskStatus: 'BUILDING_ERROR_PREPARE', message: /FAILED/ },
       { name: 'db-never-connects', taskStatus: 'BUILDING_ERROR_TIMEOUT_GA', message: /timed out/ },
     ];
@@ -141,7 +141,7 @@ describe('instance flows over the embedded broker', () => {
         await until(plane, view.id, (v) => v.deletedAt !== null);
         const certs = await env.store.listGuestCertificates({ guestId: view.id });
         expect(certs.every((cert) => cert.revoked)).toBe(true);
-        expect([...env.provider.servers.values()].some((s) => s.name === c.name)).toBe(false);
+        expect((await env.provider.listServers()).some((s) => s.name === c.name)).toBe(false);
       });
     }
 
@@ -163,8 +163,31 @@ describe('instance flows over the embedded broker', () => {
       expect(done.fault?.step).toBe('await-healthy');
     });
 
-    it('delete the provider refuses ends DELETE_ERROR', async () => {
-      const view = await create(plane, 'db-delete-fails');
+    it('a create whose answer was lost (503 after the server was made) finds it again: one server', async () => {
+      const view = await create(plane, 'db-fail-create');
+      const done = await until(plane, view.id, idle);
+      expect(done.taskStatus).toBe('NONE');
+      expect((await env.provider.listServers()).filter((s) => s.name === 'db-fail-create')).toHaveLength(1);
+    });
+
+    it('a rate-limited create is retried after the provider says', async () => {
+      const view = await create(plane, 'db-rate-limit');
+      expect((await until(plane, view.id, idle)).taskStatus).toBe('NONE');
+    });
+
+    it('reboot whose server goes to ERROR fails fast with the provider fault', async () => {
+      const view = await create(plane, 'db-fail-reboot');
+      await until(plane, view.id, idle);
+      const started = Date.now();
+      await plane.instances.reboot(view.id);
+      const done = await until(plane, view.id, idle);
+      expect(done.taskStatus).toBe('REBOOT_ERROR');
+      expect(done.fault?.message).toMatch(/did not come back/);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    });
+
+    it('delete the provider cannot do ends DELETE_ERROR', async () => {
+      const view = await create(plane, 'db-fail-delete');
       await until(plane, view.id, idle);
       await plane.instances.delete(view.id);
       const done = await until(plane, view.id, idle);

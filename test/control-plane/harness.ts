@@ -20,16 +20,15 @@ import {
   type Store,
   startBroker,
 } from '@corral/core';
-import { FakeGuestFleet } from '@corral/core/testing';
+import { FakeGuestFleet, FakeProvider } from '@corral/core/testing';
 import pino from 'pino';
-import { MiniProvider } from './mini-provider.js';
 
 export interface TestEnv {
   ca: CertificateAuthority;
   revocations: RevocationList;
   broker: BrokerHandle;
   store: Store;
-  provider: MiniProvider;
+  provider: FakeProvider;
   fleet: FakeGuestFleet;
   /** The provider the control plane sees: boots a fake guest per server. */
   guestedProvider: Provider;
@@ -54,7 +53,7 @@ export async function startEnv(options: { store?: Store } = {}): Promise<TestEnv
     revocations,
   });
   const store = options.store ?? createMemoryStore();
-  const provider = new MiniProvider();
+  const provider = new FakeProvider({ buildMs: 20 });
   const fleet = new FakeGuestFleet({ brokerUrl: broker.url, heartbeatMs: 200, prepareMs: 20 });
   const guestedProvider = fleet.wrap(provider);
   const planes: ControlPlane[] = [];

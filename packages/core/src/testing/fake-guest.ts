@@ -212,6 +212,11 @@ export class FakeGuestFleet {
     await guest.start();
   }
 
+  #bootOnce(server: Server, name: string, userData: string): void {
+    if (server.status === 'ERROR' || this.#boots.has(server.id)) return;
+    void this.boot(server.id, name, userData).catch(() => undefined);
+  }
+
   async kill(serverId: string): Promise<void> {
     const guest = this.guests.get(serverId);
     this.guests.delete(serverId);
@@ -248,11 +253,14 @@ export class FakeGuestFleet {
       }),
       close: async () => provider.close?.(),
       createServer: async (request, callOptions): Promise<Server> => {
-        const existing = await provider.findServerByIdempotencyKey(request.idempotencyKey, callOptions);
-        const server = existing ?? (await provider.createServer(request, callOptions));
-        if (existing === undefined && server.status !== 'ERROR') {
-          void this.boot(server.id, request.name, request.bootstrap.userData).catch(() => undefined);
-        }
+        // A server the provider made boots its guest even when the create's answer was lost (an error after
+        // the server was made): the retry finds the server, and its guest is already booting.
+        const server = await provider.createServer(request, callOptions).catch(async (error: unknown) => {
+          const made = await provider.findServerByIdempotencyKey(request.idempotencyKey, callOptions);
+          if (made !== undefined) this.#bootOnce(made, request.name, request.bootstrap.userData);
+          throw error;
+        });
+        this.#bootOnce(server, request.name, request.bootstrap.userData);
         return server;
       },
       deleteServer: async (id, callOptions) => {
