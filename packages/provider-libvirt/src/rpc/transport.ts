@@ -61,7 +61,7 @@ export async function openTransport(uri: LibvirtUri, options: TransportOptions =
       const socket = tls.connect({
         host: uri.host ?? 'localhost',
         port: uri.port ?? 16514,
-        servername: uri.host,
+        servername: uri.host && net.isIP(uri.host) === 0 ? uri.host : undefined,
         ca: options.tls?.ca ?? readIfExists(pki ? `${pki}/cacert.pem` : '/etc/pki/CA/cacert.pem'),
         cert: options.tls?.cert ?? readIfExists(pki ? `${pki}/clientcert.pem` : '/etc/pki/libvirt/clientcert.pem'),
         key: options.tls?.key ?? readIfExists(pki ? `${pki}/clientkey.pem` : '/etc/pki/libvirt/private/clientkey.pem'),
