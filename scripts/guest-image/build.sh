@@ -131,7 +131,8 @@ fi
 # --- 3. The top layer: init scripts and the agent, packed on every build ----------------------------------
 bundle_name=$(basename "$agent")
 stage=$(mktemp -d "$cache/top.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
+top="$stage.cpio.zst" # per build, so that two builds into different outputs never share it
+trap 'rm -rf "$stage" "$top"' EXIT
 install -D -m 0755 "$here/guest/rc.sysinit" "$stage/usr/lib/corral/rc.sysinit"
 install -D -m 0755 "$here/guest/rc.shutdown" "$stage/usr/lib/corral/rc.shutdown"
 install -D -m 0755 "$here/guest/supervise-agent" "$stage/usr/lib/corral/supervise-agent"
@@ -149,7 +150,6 @@ printf 'kernel=%s\nnode=%s\nredis=%s\nagent=%s (%s)\n' "$kver" "$node_version" "
   "$bundle_name" "$agent_kind" >"$stage/etc/corral/guest-release"
 # Fixed timestamps: the same inputs give the same bytes.
 find "$stage" -exec touch -h -d @0 {} +
-top="$cache/top.cpio.zst"
 (cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet | zstd -q -3 -f -o "$top")
 
 # --- 4. Artifacts and manifest -----------------------------------------------------------------------------

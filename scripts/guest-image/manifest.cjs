@@ -17,12 +17,18 @@ const manifest = {
   schema: 'corral-guest-image/v1',
   kernel: { version: env('KVER'), debianPackageVersion: env('KPKG_VERSION') },
   node: { version: env('NODE_VERSION') },
-  redis: { version: env('REDIS_VERSION').replace(/^\d+:/, '').replace(/-.*$/, ''), debianPackageVersion: env('REDIS_VERSION') },
+  redis: {
+    version: env('REDIS_VERSION').replace(/^\d+:/, '').replace(/-.*$/, ''),
+    debianPackageVersion: env('REDIS_VERSION'),
+  },
   agent: { kind: env('AGENT_KIND'), path: env('BUNDLE'), sha256: sha256(env('AGENT')) },
   artifacts: {
     vmlinuz: artifact(path.join(out, 'vmlinuz')),
     initrd: artifact(path.join(out, 'initrd.img')),
-    layers: [artifact(env('BASE')), artifact(env('TOP'))],
+    layers: [
+      { name: 'base', ...artifact(env('BASE')) },
+      { name: 'top', ...artifact(env('TOP')) },
+    ],
   },
   inputs: {
     debianPackages: env('DEBS').split(' ').filter(Boolean),
