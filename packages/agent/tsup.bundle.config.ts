@@ -1,0 +1,47 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'tsup';
+import pkg from './package.json' with { type: 'json' };
+
+const coreSource = fileURLToPath(new URL('../core/src/index.ts', import.meta.url));
+
+/** Modules core imports that the guest never uses: replaced by a stub so the bundle has no native code. */
+const STUBBED = ['better-sqlite3', 'aedes', 'aedes-persistence'];
+
+// The guest bundle: one file, every dependency inside (core from source), runnable with plain `node` and no
+// node_modules: dist/corral-agent.mjs.
+export default defineConfig({
+  entry: { 'corral-agent': 'src/cli.ts' },
+  format: ['esm'],
+  outExtension: () => ({ js: '.mjs' }),
+  platform: 'node',
+  target: 'node20',
+  noExternal: [/.*/],
+  external: ['pg-native', 'cloudflare:sockets'],
+  minify: true,
+  sourcemap: false,
+  dts: false,
+  clean: false,
+  splitting: false,
+  define: { __CORRAL_AGENT_VERSION__: JSON.stringify(pkg.version) },
+  // Bundled CommonJS packages call require() for node builtins; give the ESM bundle one.
+  banner: {
+    js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",
+  },
+  esbuildOptions(options) {
+    options.alias = { ...options.alias, '@corral/core': coreSource };
+  },
+  esbuildPlugins: [
+    {
+      name: 'stub-unused-native',
+      setup(build) {
+        const filter = new RegExp(`^(${STUBBED.join('|')})$`);
+        build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'corral-stub' }));
+        build.onLoad({ filter: /.*/, namespace: 'corral-stub' }, (args) => ({
+          contents: `const fail = () => { throw new Error(${JSON.stringify(`${args.path} is not part of the corral-agent bundle`)}); };
+export default fail; export const Aedes = { createBroker: fail }; export const createBroker = fail;`,
+          loader: 'js',
+        }));
+      },
+    },
+  ],
+});
