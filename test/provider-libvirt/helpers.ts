@@ -43,6 +43,7 @@ export async function cleanup(prefix: string, pool: { name: string; path: string
       await lv.connection.call('storage_pool_undefine', { pool: found.pool }).catch(() => {});
     }
     await rm(pool.path, { recursive: true, force: true });
+    await rm(`/var/log/corral/test-console/${prefix}`, { recursive: true, force: true });
   } finally {
     await lv.close();
   }
