@@ -39,6 +39,9 @@ export interface TxOps {
   /** The few columns a heartbeat needs (and locks them in PostgreSQL). */
   getStatusRow(id: string): Promise<StatusRow | undefined>;
   writeStatus(id: string, write: StatusWrite): Promise<void>;
+  /** Batch forms for heartbeat ingestion: one read and one write per batch where the engine allows. */
+  getStatusRows(ids: readonly string[]): Promise<Map<string, StatusRow>>;
+  writeStatuses(writes: readonly (StatusWrite & { id: string })[]): Promise<void>;
 
   getTask(id: string): Promise<Task | undefined>;
   insertTask(task: Task): Promise<void>;

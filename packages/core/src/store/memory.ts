@@ -98,6 +98,17 @@ class MemoryBackend implements Backend {
             }
           );
         },
+        getStatusRows: async (ids) => {
+          const rows = new Map<string, StatusRow>();
+          for (const id of ids) {
+            const row = await tx.getStatusRow(id);
+            if (row) rows.set(id, row);
+          }
+          return rows;
+        },
+        writeStatuses: async (writes) => {
+          for (const { id, ...write } of writes) await tx.writeStatus(id, write);
+        },
         writeStatus: async (id, write) => {
           const current = instances.get(id);
           if (current) put('instances', id, { ...current, ...write });

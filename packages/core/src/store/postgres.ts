@@ -61,7 +61,7 @@ class PostgresBackend implements Backend {
       },
       isUniqueViolation: (error) => pgCode(error) === '23505',
     };
-    return sqlOps(executor, { lockRow: 'FOR UPDATE', lockSkip: 'FOR UPDATE SKIP LOCKED' });
+    return sqlOps(executor, { lockRow: 'FOR UPDATE', lockSkip: 'FOR UPDATE SKIP LOCKED', arrays: true });
   }
 
   async migrate(): Promise<void> {

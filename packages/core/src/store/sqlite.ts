@@ -48,7 +48,7 @@ class SqliteBackend implements Backend {
         'code' in error &&
         (error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || error.code === 'SQLITE_CONSTRAINT_UNIQUE'),
     };
-    this.ops = sqlOps(executor, { lockRow: '', lockSkip: '' });
+    this.ops = sqlOps(executor, { lockRow: '', lockSkip: '', arrays: false });
   }
 
   private statement(sql: string): Statement {

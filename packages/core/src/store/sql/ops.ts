@@ -29,7 +29,12 @@ export interface SqlDialect {
   lockRow: string;
   /** Appended to the claim query (`FOR UPDATE SKIP LOCKED` in PostgreSQL). */
   lockSkip: string;
+  /** PostgreSQL: update many rows in one statement from arrays (`unnest`); SQLite loops a prepared UPDATE. */
+  arrays: boolean;
 }
+
+/** Rows per `IN (…)` read: below every engine's bound-parameter limit. */
+const CHUNK = 500;
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 const assignments = (columns: readonly string[]) =>
@@ -51,6 +56,17 @@ const keyLast = (values: unknown[]) => [...values.slice(1), values[0]];
 const asList = <T>(value: T | readonly T[] | undefined): readonly T[] | undefined =>
   value === undefined ? undefined : Array.isArray(value) ? (value as readonly T[]) : [value as T];
 
+function toStatusRow(row: Row): StatusRow {
+  return {
+    serviceStatus: String(row.service_status) as StatusRow['serviceStatus'],
+    lastBootId: row.last_boot_id === null ? null : String(row.last_boot_id),
+    lastSeq: row.last_seq === null ? null : Number(row.last_seq),
+    previousBootId: row.previous_boot_id === null ? null : String(row.previous_boot_id),
+    deletedAt: row.deleted_at === null ? null : Number(row.deleted_at),
+    version: Number(row.version),
+  };
+}
+
 export function sqlOps(db: SqlExecutor, dialect: SqlDialect): TxOps {
   const insert = async (sql: string, values: unknown[], entity: 'instance' | 'task' | 'certificate', id: string) => {
     try {
@@ -61,7 +77,7 @@ export function sqlOps(db: SqlExecutor, dialect: SqlDialect): TxOps {
     }
   };
 
-  return {
+  const ops: TxOps = {
     async getInstance(id) {
       const [row] = await db.all(`SELECT * FROM instances WHERE id = ? ${dialect.lockRow}`, [id]);
       return row && rowToInstance(row);
@@ -104,15 +120,48 @@ export function sqlOps(db: SqlExecutor, dialect: SqlDialect): TxOps {
         `SELECT service_status, last_boot_id, last_seq, previous_boot_id, deleted_at, version FROM instances WHERE id = ? ${dialect.lockRow}`,
         [id],
       );
-      if (!row) return undefined;
-      return {
-        serviceStatus: String(row.service_status) as StatusRow['serviceStatus'],
-        lastBootId: row.last_boot_id === null ? null : String(row.last_boot_id),
-        lastSeq: row.last_seq === null ? null : Number(row.last_seq),
-        previousBootId: row.previous_boot_id === null ? null : String(row.previous_boot_id),
-        deletedAt: row.deleted_at === null ? null : Number(row.deleted_at),
-        version: Number(row.version),
-      };
+      return row && toStatusRow(row);
+    },
+    async getStatusRows(ids) {
+      const rows = new Map<string, StatusRow>();
+      const unique = [...new Set(ids)].sort();
+      for (let i = 0; i < unique.length; i += CHUNK) {
+        const chunk = unique.slice(i, i + CHUNK);
+        // Sorted and locked in id order, so two batches never wait on each other in a cycle.
+        const found = await db.all(
+          `SELECT id, service_status, last_boot_id, last_seq, previous_boot_id, deleted_at, version FROM instances
+            WHERE id IN (${placeholders(chunk.length)}) ORDER BY id ${dialect.lockRow}`,
+          chunk,
+        );
+        for (const row of found) rows.set(String(row.id), toStatusRow(row));
+      }
+      return rows;
+    },
+    async writeStatuses(writes) {
+      if (writes.length === 0) return;
+      if (!dialect.arrays) {
+        for (const { id, ...w } of writes) await ops.writeStatus(id, w);
+        return;
+      }
+      const column = <K extends keyof (typeof writes)[number]>(key: K) => writes.map((w) => w[key]);
+      await db.run(
+        `UPDATE instances AS i SET service_status = v.service_status, last_seen_at = v.last_seen_at,
+          last_boot_id = v.last_boot_id, last_seq = v.last_seq, previous_boot_id = v.previous_boot_id,
+          version = v.version, updated_at = v.updated_at
+        FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::int[], ?::bigint[])
+          AS v(id, service_status, last_seen_at, last_boot_id, last_seq, previous_boot_id, version, updated_at)
+        WHERE i.id = v.id`,
+        [
+          column('id'),
+          column('serviceStatus'),
+          column('lastSeenAt'),
+          column('lastBootId'),
+          column('lastSeq'),
+          column('previousBootId'),
+          column('version'),
+          column('updatedAt'),
+        ],
+      );
     },
     writeStatus: (id, w) =>
       db.run(
@@ -174,4 +223,5 @@ export function sqlOps(db: SqlExecutor, dialect: SqlDialect): TxOps {
       return (await db.all(sql, params)).map(rowToCertificate);
     },
   };
+  return ops;
 }
