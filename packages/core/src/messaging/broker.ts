@@ -133,6 +133,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
+      noDelay: true,
     },
     (socket) => {
       aedes.handle(socket);
