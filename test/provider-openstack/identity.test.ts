@@ -61,6 +61,24 @@ describe('Keystone auth on the real cloud', () => {
     expect(flavors.map((flavor) => flavor.name)).toEqual(expect.arrayContaining(['m1.tiny', 'm1.small']));
   });
 
+  it('authenticates with an existing token, and unscoped with a password', async () => {
+    const demo = new OpenStackClient({ cloud: DEMO_CLOUD });
+    const base = await demo.session.tokenDetails();
+    const viaToken = new OpenStackClient({
+      auth: { authUrl: 'http://127.0.0.1:5000/v3', token: base.id, projectId: base.projectId },
+    });
+    const issued = await viaToken.session.tokenDetails();
+    expect(issued.id).not.toBe(base.id);
+    expect(issued.projectId).toBe(base.projectId);
+    expect((await collect(compute.listFlavors(await viaToken.compute()))).length).toBeGreaterThan(0);
+
+    const unscoped = new OpenStackClient({ auth: { ...demo.auth, unscoped: true } });
+    const bare = await unscoped.session.tokenDetails();
+    expect(bare.projectId).toBeUndefined();
+    expect(bare.catalog).toEqual([]);
+    await expect(unscoped.compute()).rejects.toBeInstanceOf(AuthError);
+  });
+
   it('re-acquires a token revoked mid-run, once and transparently', async () => {
     const provider = demoProvider();
     await provider.listFlavors();

@@ -112,6 +112,7 @@ describe('loadCloudConfig', () => {
     const domain = loadCloudConfig({ cwd, home, env: { ...base, OS_DOMAIN_NAME: 'Default' } });
     expect(authRequestBody(domain.auth)).toMatchObject({ auth: { scope: { domain: { name: 'Default' } } } });
     const unscoped = loadCloudConfig({ cwd, home, env: base });
-    expect(authRequestBody(unscoped.auth).auth).not.toHaveProperty('scope');
+    expect(authRequestBody(unscoped.auth).auth).not.toHaveProperty('scope'); // Keystone: the default project
+    expect(authRequestBody({ ...unscoped.auth, unscoped: true }).auth).toMatchObject({ scope: 'unscoped' });
   });
 });

@@ -3,7 +3,8 @@ import type { ResolvedAuthOptions } from '../auth-options.js';
 /** The body of POST /v3/auth/tokens for the chosen method and scope. */
 export function authRequestBody(auth: ResolvedAuthOptions): Record<string, unknown> {
   const identity = identityPart(auth);
-  const scope = auth.method === 'applicationCredential' ? undefined : scopePart(auth);
+  // Without a scope Keystone falls back to the user's default project; "unscoped" asks for none explicitly.
+  const scope = auth.method === 'applicationCredential' ? undefined : auth.unscoped ? 'unscoped' : scopePart(auth);
   return { auth: scope === undefined ? { identity } : { identity, scope } };
 }
 
@@ -24,7 +25,6 @@ function userPart(auth: ResolvedAuthOptions): Record<string, unknown> {
 }
 
 function scopePart(auth: ResolvedAuthOptions): Record<string, unknown> | undefined {
-  if (auth.unscoped) return undefined;
   if (auth.projectId) return { project: { id: auth.projectId } };
   if (auth.projectName)
     return { project: { name: auth.projectName, domain: domainRef(auth.projectDomainId, auth.projectDomainName) } };
