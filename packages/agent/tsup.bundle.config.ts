@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 import pkg from './package.json' with { type: 'json' };
 
 const coreSource = fileURLToPath(new URL('../core/src/index.ts', import.meta.url));
+const coreDir = dirname(coreSource);
 
 /** Modules core imports that the guest never uses: replaced by a stub so the bundle has no native code. */
 const STUBBED = ['better-sqlite3', 'aedes', 'aedes-persistence'];
@@ -31,6 +34,22 @@ export default defineConfig({
     options.alias = { ...options.alias, '@corral/core': coreSource };
   },
   esbuildPlugins: [
+    {
+      // Core's modules only define things (schemas, classes, functions): declaring them free of side effects
+      // lets esbuild drop every module the agent does not use (stores, task manager, broker...), which would
+      // otherwise all be evaluated at start-up (zod schemas are built by calls esbuild cannot prove pure).
+      name: 'core-without-side-effects',
+      setup(build) {
+        build.onResolve({ filter: /^(@corral\/core|\.{1,2}\/.*)$/ }, (args) => {
+          const fromCore = args.importer.startsWith(coreDir);
+          if (args.path !== '@corral/core' && !fromCore) return undefined;
+          const target = args.path === '@corral/core' ? coreSource : resolve(args.resolveDir, args.path);
+          const path =
+            target.endsWith('.js') && existsSync(`${target.slice(0, -3)}.ts`) ? `${target.slice(0, -3)}.ts` : target;
+          return existsSync(path) ? { path, sideEffects: false } : undefined;
+        });
+      },
+    },
     {
       name: 'stub-unused-native',
       setup(build) {

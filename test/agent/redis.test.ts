@@ -20,7 +20,8 @@ import {
   startControlPlane,
 } from './harness.js';
 
-const INTERVAL_MS = 1000;
+// Two seconds: the periodic probe catches an adopted server's death within one interval, with room for a loaded CI box.
+const INTERVAL_MS = 2000;
 
 describe('agent with the redis manager', () => {
   let plane: ControlPlane;
@@ -32,7 +33,12 @@ describe('agent with the redis manager', () => {
   beforeAll(async () => {
     plane = await startControlPlane();
     port = await freePort();
-    guest = await makeGuest(plane, { guestId: 'redis-guest', manager: 'redis', port, heartbeatIntervalSeconds: 1 });
+    guest = await makeGuest(plane, {
+      guestId: 'redis-guest',
+      manager: 'redis',
+      port,
+      heartbeatIntervalSeconds: INTERVAL_MS / 1000,
+    });
   });
 
   afterAll(async () => {
@@ -182,7 +188,7 @@ describe('agent with the redis manager', () => {
       INTERVAL_MS * 3,
       plane.heartbeats.length,
     );
-    expect(crashed.at - killedAt).toBeLessThanOrEqual(INTERVAL_MS + 250);
+    expect(crashed.at - killedAt).toBeLessThanOrEqual(INTERVAL_MS);
     expect(await plane.call(guest.guestId, 'start_db', { requestId: 'start-2' })).toBeNull();
     await sleep(10);
   });
