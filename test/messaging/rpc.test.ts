@@ -111,6 +111,13 @@ describe.each(brokerKinds)('call and cast over %s', (kind) => {
     expect(heartbeats[1]!.seq).toBeGreaterThan(heartbeats[0]!.seq);
   });
 
+  it('a guest cannot even try to publish outside its own channels (TopicForbiddenError, connection kept)', async () => {
+    const error = await failure(guest.cast(conductorTopic('guest-b'), 'heartbeat', { status: 'forged' }));
+    expect(error.code).toBe('TOPIC_FORBIDDEN');
+    await expect(guest.cast('guest-a', 'prepare', { packages: [] })).rejects.toMatchObject({ code: 'TOPIC_FORBIDDEN' });
+    expect(guest.connected).toBe(true);
+  });
+
   it('a call to an absent guest times out with CallTimeoutError', async () => {
     const started = Date.now();
     const error = await failure(service.call('guest-nobody', 'add', { a: 1, b: 1 }, { timeoutMs: 400 }));

@@ -12,6 +12,7 @@ export const messagingErrorCodes = [
   'REMOTE_ERROR',
   'MALFORMED_REPLY',
   'BROKER_ERROR',
+  'TOPIC_FORBIDDEN',
 ] as const;
 
 export type MessagingErrorCode = (typeof messagingErrorCodes)[number];
@@ -102,4 +103,12 @@ export class MalformedReplyError extends MessagingError {
 /** The broker refused or failed an operation (e.g. a subscription was denied). */
 export class BrokerError extends MessagingError {
   readonly code = 'BROKER_ERROR' as const;
+}
+
+/** This identity may not publish there (checked locally: the broker would drop it or, aedes, disconnect us). */
+export class TopicForbiddenError extends MessagingError {
+  readonly code = 'TOPIC_FORBIDDEN' as const;
+  constructor(readonly topic: string) {
+    super(`this identity may not publish to ${topic}`);
+  }
 }

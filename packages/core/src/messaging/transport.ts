@@ -30,6 +30,7 @@ import {
   OutboxFullError,
   PayloadTooLargeError,
   RemoteCallError,
+  TopicForbiddenError,
   TransportClosedError,
 } from './errors.js';
 import { canPublish, type Identity } from './identity.js';
@@ -372,6 +373,7 @@ export class MqttTransport {
   /** Publishes a raw retained or plain message (QoS 1), e.g. for tools; subject to the broker's ACL. */
   async publishRaw(topic: string, payload: Buffer | string, options: { retain?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    if (!canPublish(this.identity, topic)) throw new TopicForbiddenError(topic);
     const buffer = typeof payload === 'string' ? Buffer.from(payload) : payload;
     if (buffer.byteLength > this.maxPayload) throw new PayloadTooLargeError(buffer.byteLength, this.maxPayload);
     await this.send({
@@ -576,8 +578,11 @@ export class MqttTransport {
     return payload;
   }
 
+  /** A guest id (→ its rpc topic) or a full topic, which this identity must be allowed to publish to. */
   private resolveTarget(target: string): string {
-    return target.includes('/') ? target : rpcTopic(target);
+    const topic = target.includes('/') ? target : rpcTopic(target);
+    if (!canPublish(this.identity, topic)) throw new TopicForbiddenError(topic);
+    return topic;
   }
 
   private replyTopicFor(topic: string): string {
@@ -602,6 +607,11 @@ export class MqttTransport {
       await this.guarded(client.publishAsync(message.topic, message.payload, this.publishOptions(message)), 'publish');
     } catch (error) {
       if (this.isClosed()) throw new TransportClosedError();
+      // An MQTT 5 PUBACK with a failure reason code (e.g. 0x87 not authorized): sending again would not help.
+      const reason = (error as { code?: unknown }).code;
+      if (typeof reason === 'number' && reason >= 0x80) {
+        throw new BrokerError(`broker refused the publish to ${message.topic} (reason 0x${reason.toString(16)})`);
+      }
       this.logger.debug({ err: error, topic: message.topic }, 'publish not acknowledged; requeued');
       this.enqueue(message);
     }
@@ -704,6 +714,12 @@ export class MqttTransport {
       const pending = this.pending.get(envelope.correlationId);
       if (!pending) {
         this.counters.unmatchedReplies++;
+        return;
+      }
+      // Only the guest that was called may answer (its reply topic is the only one it can publish on).
+      const calledGuest = parseGuestTopic(pending.target)?.guestId;
+      if (onTopic && calledGuest && onTopic.channel === 'reply' && onTopic.guestId !== calledGuest) {
+        this.malformed('sender_mismatch', topic, `reply for a call to ${calledGuest} came from ${onTopic.guestId}`);
         return;
       }
       pending.resolve(envelope.outcome);
