@@ -125,4 +125,30 @@ describe('RpcClient', () => {
     expect(new Set(daemon.received.map((p) => p.header.serial)).size).toBe(1);
     client.close();
   });
+
+  it('fails an upload at once when the daemon errors the stream right after its reply (same chunk)', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const recorded = Buffer.from(replies.find((r) => r.name === 'domain_lookup_by_name_missing')!.hex, 'hex');
+    const [errorPacket] = new PacketFramer().push(recorded);
+    daemon.on((packet) => {
+      if (packet.header.type !== PacketType.CALL) return;
+      const reply = encodePacket(
+        { ...packet.header, type: PacketType.REPLY, status: PacketStatus.OK },
+        new Uint8Array(),
+      );
+      const failure = encodePacket(
+        { ...packet.header, type: PacketType.STREAM, status: PacketStatus.ERROR },
+        errorPacket!.body,
+      );
+      daemon.toClient.write(Buffer.concat([reply, failure]));
+    });
+    async function* never() {
+      yield new Uint8Array(10);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      yield new Uint8Array(10);
+    }
+    await expect(client.upload(target, new Uint8Array(), never())).rejects.toBeInstanceOf(LibvirtError);
+    client.close();
+  });
 });

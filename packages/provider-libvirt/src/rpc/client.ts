@@ -26,6 +26,8 @@ interface Pending {
   resolve(body: Uint8Array): void;
   reject(error: Error): void;
   timer?: NodeJS.Timeout;
+  /** What waits on the same serial after a successful REPLY (an upload stream's end). */
+  then?: Pending;
 }
 
 export interface RpcClientOptions {
@@ -100,13 +102,23 @@ export class RpcClient {
    */
   async upload(target: CallTarget, args: Uint8Array, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
     if (this.closedWith) throw this.closedWith;
-    const first = this.begin(target, this.options.callTimeoutMs);
+    // The daemon's answer to the stream (its end, or an error at any time) comes on the call's serial. Its
+    // pending entry is put in place the moment the REPLY is dispatched, so an error that follows the REPLY
+    // in the same chunk is not lost.
+    let resolveFinish!: (body: Uint8Array) => void;
+    let rejectFinish!: (error: Error) => void;
+    const finish = new Promise<Uint8Array>((resolve, reject) => {
+      resolveFinish = resolve;
+      rejectFinish = reject;
+    });
+    finish.catch(() => {}); // awaited below; a mid-upload failure must not be an unhandled rejection
+    const first = this.begin(target, this.options.callTimeoutMs, {
+      target,
+      resolve: resolveFinish,
+      reject: rejectFinish,
+    });
     this.send({ ...target, type: PacketType.CALL, serial: first.serial, status: PacketStatus.OK }, args);
     await first.done;
-    // The daemon's answer to the stream (its end or an error) comes on the same serial.
-    const finish = this.begin(target, undefined, first.serial);
-    // Keep a daemon error raised mid-upload from becoming an unhandled rejection before we await it.
-    finish.done.catch(() => {});
     const header = { ...target, type: PacketType.STREAM, serial: first.serial };
     for await (const chunk of data) {
       for (let at = 0; at < chunk.byteLength; at += STREAM_CHUNK_MAX) {
@@ -124,7 +136,7 @@ export class RpcClient {
       }
     }
     if (this.pending.has(first.serial)) this.send({ ...header, status: PacketStatus.OK }, new Uint8Array(0));
-    await finish.done;
+    await finish;
   }
 
   /** Closes the connection; pending calls reject with ConnectionClosedError. */
@@ -133,14 +145,14 @@ export class RpcClient {
     this.stream.destroy();
   }
 
-  private begin(target: CallTarget, timeoutMs?: number, reuseSerial?: number) {
+  private begin(target: CallTarget, timeoutMs?: number, then?: Pending) {
     if (this.closedWith) {
       const error = this.closedWith;
       return { serial: -1, done: Promise.reject(error) };
     }
-    const serial = reuseSerial ?? this.nextSerial();
+    const serial = this.nextSerial();
     const done = new Promise<Uint8Array>((resolve, reject) => {
-      const entry: Pending = { target, resolve, reject };
+      const entry: Pending = { target, resolve, reject, then };
       if (timeoutMs) {
         entry.timer = setTimeout(() => {
           this.pending.delete(serial);
@@ -217,8 +229,14 @@ export class RpcClient {
     if (header.type === PacketType.STREAM && header.status === PacketStatus.CONTINUE) return; // download data: unused
     this.pending.delete(header.serial);
     if (entry.timer) clearTimeout(entry.timer);
-    if (header.status === PacketStatus.ERROR) entry.reject(decodeRemoteError(body, entry.target.name));
-    else entry.resolve(body);
+    if (header.status === PacketStatus.ERROR) {
+      const error = decodeRemoteError(body, entry.target.name);
+      entry.reject(error);
+      entry.then?.reject(error);
+      return;
+    }
+    if (entry.then) this.pending.set(header.serial, entry.then);
+    entry.resolve(body);
   }
 
   private startKeepalive(intervalMs: number, count: number): void {
