@@ -4,6 +4,7 @@ import type { DatastoreCatalog } from '../datastore/catalog.js';
 import { CorralError, parseWith, ValidationError } from '../errors/index.js';
 import type { Provider } from '../provider/types.js';
 import type { InstanceStatus } from '../status/composite.js';
+import { StoreConflictError } from '../store/errors.js';
 import type { Store } from '../store/types.js';
 import type { JsonObject, TaskKind } from '../taskmanager/models.js';
 import type { StatusEventBus } from './events.js';
@@ -190,19 +191,31 @@ export class InstanceService {
       await store.cancelTask(task.id, { reason: 'superseded by a forced delete' }).catch(() => undefined);
     }
     const [createTask] = await store.listTasks({ instanceId: id, kinds: ['create'], limit: 1 });
-    return this.#startTask(instance, 'delete', { createTaskId: createTask?.id ?? null }, 'DELETING', options.requestId);
+    return this.#startTask(
+      instance,
+      'delete',
+      { createTaskId: createTask?.id ?? null },
+      'DELETING',
+      options.requestId,
+      {},
+      (current) => {
+        if (current.taskStatus === 'DELETING') throw new InstanceBusyError(id, current.taskStatus, 'be deleted twice');
+      },
+    );
   }
 
   /** Restarts the datastore through the guest (Trove's `restart`). */
   async restart(id: string, options: { requestId?: string } = {}): Promise<InstanceView> {
     const instance = await this.#loadIdle(id, 'restart');
-    return this.#startTask(instance, 'restart', {}, 'RESTARTING', options.requestId);
+    return this.#startTask(instance, 'restart', {}, 'RESTARTING', options.requestId, {}, (c) =>
+      assertIdle(c, 'restart'),
+    );
   }
 
   /** Reboots the server, then waits for the guest (Trove's `reboot`). */
   async reboot(id: string, options: { requestId?: string } = {}): Promise<InstanceView> {
     const instance = await this.#loadIdle(id, 'reboot');
-    return this.#startTask(instance, 'reboot', {}, 'REBOOTING', options.requestId);
+    return this.#startTask(instance, 'reboot', {}, 'REBOOTING', options.requestId, {}, (c) => assertIdle(c, 'reboot'));
   }
 
   /** Moves the server to another flavor (Trove's `resize_flavor`). */
@@ -215,7 +228,9 @@ export class InstanceService {
       ]);
     }
     await this.#checkFlavor(instance.provider, parsed);
-    return this.#startTask(instance, 'resize', { flavor: parsed }, 'RESIZING', options.requestId);
+    return this.#startTask(instance, 'resize', { flavor: parsed }, 'RESIZING', options.requestId, {}, (c) =>
+      assertIdle(c, 'resize'),
+    );
   }
 
   /**
@@ -242,6 +257,7 @@ export class InstanceService {
       'UPDATING_CONFIGURATION',
       options.requestId,
       { configurationOverrides: merged },
+      (c) => assertIdle(c, 'update its configuration'),
     );
   }
 
@@ -297,7 +313,7 @@ export class InstanceService {
 
   async #loadIdle(id: string, action: string): Promise<Instance> {
     const instance = await this.#load(id);
-    if (!IDLE.has(instance.taskStatus)) throw new InstanceBusyError(id, instance.taskStatus, action);
+    assertIdle(instance, action);
     return instance;
   }
 
@@ -308,14 +324,25 @@ export class InstanceService {
     taskStatus: InstancePatch['taskStatus'],
     requestId: string | undefined,
     extraPatch: InstancePatch = {},
+    check: (current: Instance) => void = () => {},
   ): Promise<InstanceView> {
-    const { task, instance: updated } = await this.#options.store.createTask(
-      { id: randomUUID(), kind, instanceId: instance.id, args, requestId: requestId ?? null },
-      // The version check makes two racing actions on one instance end with one task, the other refused.
-      { instancePatch: { taskStatus, fault: null, ...extraPatch }, expectedInstanceVersion: instance.version },
-    );
-    this.#options.tasks.cast(task);
-    return instanceView(updated ?? instance);
+    let current = instance;
+    // The version check makes two racing actions on one instance end with one task, the other refused. A
+    // heartbeat also bumps the version, so a conflict is re-read and re-checked before it counts as a race.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { task, instance: updated } = await this.#options.store.createTask(
+          { id: randomUUID(), kind, instanceId: current.id, args, requestId: requestId ?? null },
+          { instancePatch: { taskStatus, fault: null, ...extraPatch }, expectedInstanceVersion: current.version },
+        );
+        this.#options.tasks.cast(task);
+        return instanceView(updated ?? current);
+      } catch (error) {
+        if (!(error instanceof StoreConflictError) || attempt >= 20) throw error;
+        current = await this.#load(current.id);
+        check(current);
+      }
+    }
   }
 
   #providerName(requested: string | undefined): string {
@@ -350,6 +377,10 @@ export class InstanceService {
       throw new ValidationError(`invalid instance: flavor: ${message}`, [{ path: 'flavor', message }]);
     }
   }
+}
+
+function assertIdle(instance: Instance, action: string): void {
+  if (!IDLE.has(instance.taskStatus)) throw new InstanceBusyError(instance.id, instance.taskStatus, action);
 }
 
 function isErrorTask(taskStatus: string): boolean {
