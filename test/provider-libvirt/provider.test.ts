@@ -3,6 +3,10 @@
  * the test kernel + initramfs (fixtures/build-test-image.sh). Every domain and volume it makes is removed,
  * even on failure.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BadRequestError, NotFoundError, type Server } from '@corral/core';
 import { createLibvirtProvider, type LibvirtProvider } from '@corral/provider-libvirt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +15,9 @@ import { cleanup, requireLibvirtd, testImage, URI, waitFor } from './helpers.js'
 const prefix = `corraltest${process.pid % 100000}-`;
 const pool = { name: `${prefix}pool`, path: `/var/lib/corral/test-pools/${prefix}pool` };
 let provider: LibvirtProvider;
+// A blank qcow2 "disk image": nothing boots from it, but it exercises the overlay path end to end.
+const diskDir = mkdtempSync(join(tmpdir(), 'corral-libvirt-disk-'));
+const diskImage = join(diskDir, 'blank.qcow2');
 
 const request = (name: string, key: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -24,6 +31,7 @@ const request = (name: string, key: string, extra: Record<string, unknown> = {})
 beforeAll(async () => {
   requireLibvirtd();
   const image = testImage();
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', diskImage, '64M']);
   provider = createLibvirtProvider({
     uri: URI,
     pool,
@@ -38,6 +46,7 @@ beforeAll(async () => {
         initrd: image.initrd,
         cmdline: 'console=ttyS0 corral.stay=1',
       },
+      { kind: 'disk', name: 'blank-disk', path: diskImage, format: 'qcow2' },
     ],
     flavors: [
       { id: 'corral.micro', name: 'corral.micro', vcpus: 1, ramMb: 256 },
@@ -51,6 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await provider?.close?.();
   await cleanup(prefix, pool);
+  rmSync(diskDir, { recursive: true, force: true });
 });
 
 describe('libvirt provider', () => {
@@ -144,8 +154,29 @@ describe('libvirt provider', () => {
     expect(left).toEqual([]);
   });
 
+  it('gives a disk-image server a qcow2 overlay and a data volume, and deletes both with it', async () => {
+    const disk = await provider.createServer(request('disk', 'key-disk', { image: 'blank-disk', volumeSizeGb: 1 }));
+    expect(disk.status).toBe('ACTIVE');
+    const lv = await provider.libvirt();
+    const poolRef = await lv.storage.ensureDirPool(pool.name, pool.path);
+    const mine = async () =>
+      (await lv.storage.listVolumes(poolRef)).filter((v) => v.name.startsWith(`${prefix}disk-`)).map((v) => v.name);
+    const volumes = await mine();
+    expect(volumes.map((n) => n.replace(/^.*-/, ''))).toEqual(
+      expect.arrayContaining(['disk.qcow2', 'data.qcow2', 'seed.iso']),
+    );
+    const overlay = (await lv.storage.findVolume(poolRef, volumes.find((n) => n.endsWith('-disk.qcow2'))!))!;
+    const xml = (await lv.connection.call('storage_vol_get_xml_desc', { vol: overlay, flags: 0 })).xml;
+    expect(xml).toMatch(/<backingStore>[\s\S]*image-blank-disk-disk-/);
+    const domainXml = await lv.domains.xml(await lv.domains.lookupByUuid(disk.id));
+    expect(domainXml).toContain("<target dev='vda' bus='virtio'/>");
+    expect(domainXml).toContain("<target dev='vdb' bus='virtio'/>");
+    await provider.deleteServer(disk.id);
+    expect(await mine()).toEqual([]);
+  });
+
   it('lists flavors and images', async () => {
     expect((await provider.listFlavors()).map((f) => f.id)).toContain('corral.micro');
-    expect(await provider.listImages()).toEqual([{ id: 'tiny', name: 'tiny', status: 'active' }]);
+    expect((await provider.listImages()).map((i) => i.id)).toEqual(['tiny', 'blank-disk']);
   });
 });
