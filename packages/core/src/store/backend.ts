@@ -61,8 +61,11 @@ export interface TxOps {
 
 export interface Backend {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
-  /** Runs `fn` in one transaction: all of its writes commit together, or none (when it throws). */
-  transaction<T>(fn: (tx: TxOps) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction: all of its writes commit together, or none (when it throws). A read-only
+   * transaction may skip write locks and row locks; `fn` must not write in it.
+   */
+  transaction<T>(fn: (tx: TxOps) => Promise<T>, options?: { readOnly?: boolean }): Promise<T>;
   close(): Promise<void>;
 }
 

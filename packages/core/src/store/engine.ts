@@ -99,6 +99,11 @@ export class StoreEngine implements Store {
   }
 
   // ── plumbing ─────────────────────────────────────────────────────────────────────────────────────────
+  /** A read-only transaction: takes no write lock (SQLite) and locks no rows (PostgreSQL). */
+  private read<T>(fn: (tx: TxOps) => Promise<T>): Promise<T> {
+    return this.backend.transaction(fn, { readOnly: true });
+  }
+
   private async tx<T>(fn: (tx: TxOps, events: StoreEvent[]) => Promise<T>): Promise<T> {
     const events: StoreEvent[] = [];
     const result = await this.backend.transaction((tx) => {
@@ -248,18 +253,18 @@ export class StoreEngine implements Store {
   }
 
   async getInstance(id: string, options?: { includeDeleted?: boolean }): Promise<Instance> {
-    return this.tx((tx) => this.loadInstance(tx, id, options?.includeDeleted));
+    return this.read((tx) => this.loadInstance(tx, id, options?.includeDeleted));
   }
 
   async findInstance(id: string, options?: { includeDeleted?: boolean }): Promise<Instance | undefined> {
-    const instance = await this.tx((tx) => tx.getInstance(id));
+    const instance = await this.read((tx) => tx.getInstance(id));
     if (!instance || (instance.deletedAt !== null && !options?.includeDeleted)) return undefined;
     return instance;
   }
 
   async listInstances(query: InstanceQuery = {}): Promise<InstancePage> {
     const limit = clampLimit(query.limit, 100);
-    const items = await this.tx((tx) => tx.listInstances({ ...query, limit: limit + 1 }));
+    const items = await this.read((tx) => tx.listInstances({ ...query, limit: limit + 1 }));
     if (items.length > limit) {
       const page = items.slice(0, limit);
       return { items: page, nextAfter: page[page.length - 1]?.id };
@@ -348,7 +353,7 @@ export class StoreEngine implements Store {
         query.excludeServiceStatuses ?? (['FAILED_TIMEOUT_GUESTAGENT', 'DELETED'] as ServiceStatus[]),
       limit: clampLimit(query.limit, 1000),
     };
-    return this.tx((tx) => tx.listSilentInstances(normalized));
+    return this.read((tx) => tx.listSilentInstances(normalized));
   }
 
   // ── tasks ────────────────────────────────────────────────────────────────────────────────────────────
@@ -359,7 +364,8 @@ export class StoreEngine implements Store {
     const task = this.newTask(input, this.clock());
     const patch = this.parsePatch(options.instancePatch);
     return this.tx(async (tx, events) => {
-      const instance = await this.loadInstance(tx, task.instanceId, true);
+      // A deleted instance takes no more tasks.
+      const instance = await this.loadInstance(tx, task.instanceId);
       let updated: Instance | undefined;
       if (patch !== undefined || options.expectedInstanceVersion !== undefined) {
         updated = await this.patchInstance(tx, events, instance.id, patch ?? {}, options.expectedInstanceVersion);
@@ -371,11 +377,11 @@ export class StoreEngine implements Store {
   }
 
   async getTask(id: string): Promise<Task> {
-    return this.tx((tx) => this.loadTask(tx, id));
+    return this.read((tx) => this.loadTask(tx, id));
   }
 
   async listTasks(query: TaskQuery = {}): Promise<Task[]> {
-    return this.tx((tx) => tx.listTasks({ ...query, limit: clampLimit(query.limit, 1000) }));
+    return this.read((tx) => tx.listTasks({ ...query, limit: clampLimit(query.limit, 1000) }));
   }
 
   async claimTask(id: string, lease: LeaseRequest): Promise<Task | undefined> {
@@ -552,7 +558,7 @@ export class StoreEngine implements Store {
   }
 
   async getGuestCertificate(serial: string): Promise<GuestCertificate | undefined> {
-    return this.tx((tx) => tx.getCertificate(serial.toLowerCase()));
+    return this.read((tx) => tx.getCertificate(serial.toLowerCase()));
   }
 
   async revokeGuestCertificate(serial: string, reason?: string): Promise<GuestCertificate> {
@@ -572,7 +578,7 @@ export class StoreEngine implements Store {
   }
 
   async listGuestCertificates(query: { guestId?: string; revoked?: boolean } = {}): Promise<GuestCertificate[]> {
-    return this.tx((tx) => tx.listCertificates(query));
+    return this.read((tx) => tx.listCertificates(query));
   }
 
   // ── events and lifecycle ─────────────────────────────────────────────────────────────────────────────

@@ -53,7 +53,7 @@ class PostgresBackend implements Backend {
     return text;
   }
 
-  private ops(client: pg.PoolClient): TxOps {
+  private ops(client: pg.PoolClient, readOnly: boolean): TxOps {
     const executor: SqlExecutor = {
       all: async (sql, params) => (await client.query(this.text(sql), params as unknown[])).rows,
       run: async (sql, params) => {
@@ -61,7 +61,9 @@ class PostgresBackend implements Backend {
       },
       isUniqueViolation: (error) => pgCode(error) === '23505',
     };
-    return sqlOps(executor, { lockRow: 'FOR UPDATE', lockSkip: 'FOR UPDATE SKIP LOCKED', arrays: true });
+    return readOnly
+      ? sqlOps(executor, { lockRow: '', lockSkip: '', arrays: true })
+      : sqlOps(executor, { lockRow: 'FOR UPDATE', lockSkip: 'FOR UPDATE SKIP LOCKED', arrays: true });
   }
 
   async migrate(): Promise<void> {
@@ -93,13 +95,14 @@ class PostgresBackend implements Backend {
     }
   }
 
-  async transaction<T>(fn: (tx: TxOps) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: TxOps) => Promise<T>, options?: { readOnly?: boolean }): Promise<T> {
+    const readOnly = options?.readOnly ?? false;
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken = false;
       try {
-        await client.query('BEGIN');
-        const result = await fn(this.ops(client));
+        await client.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+        const result = await fn(this.ops(client, readOnly));
         await client.query('COMMIT');
         return result;
       } catch (error) {

@@ -103,9 +103,11 @@ class SqliteBackend implements Backend {
     });
   }
 
-  transaction<T>(fn: (tx: TxOps) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: TxOps) => Promise<T>, options?: { readOnly?: boolean }): Promise<T> {
     return this.mutex.run(async () => {
-      await this.begin();
+      // Readers need no write lock: in WAL mode they see the last commit while another process writes.
+      if (options?.readOnly) this.db.exec('BEGIN DEFERRED');
+      else await this.begin();
       try {
         const result = await fn(this.ops);
         this.db.exec('COMMIT');

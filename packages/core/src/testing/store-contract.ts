@@ -167,6 +167,7 @@ export function describeStoreContract(
         expect((await store.getInstance('i1', { includeDeleted: true })).serviceStatus).toBe('DELETED');
         expect((await store.listInstances()).items).toEqual([]);
         expect((await store.listInstances({ includeDeleted: true })).items.map((i) => i.id)).toEqual(['i1']);
+        await expect(store.createTask(sampleTask('t-late', 'i1'))).rejects.toBeInstanceOf(StoreNotFoundError);
       });
 
       it('lists with filters and pages', async () => {
