@@ -214,12 +214,18 @@ describe.each(brokerKinds)('call and cast over %s', (kind) => {
       key: cert.keyPem,
       identity: serviceIdentity('control2'),
       connectWaitMs: 300,
+      outboxLimit: 2,
       backoff: { initialMs: 50, maxMs: 200 },
     });
     const started = Date.now();
     const error = await failure(offline.call('guest-a', 'add', { a: 1, b: 2 }, { timeoutMs: 5000 }));
     expect(error).toBeInstanceOf(NotConnectedError);
     expect(Date.now() - started).toBeLessThan(2000);
+    // Casts made offline wait in the bounded outbox; beyond it they are refused, not buffered without end.
+    await offline.cast('guest-a', 'prepare', { packages: [] });
+    await offline.cast('guest-a', 'prepare', { packages: [] });
+    expect(offline.metrics().outbox).toBe(2);
+    await expect(offline.cast('guest-a', 'prepare', { packages: [] })).rejects.toMatchObject({ code: 'OUTBOX_FULL' });
     await offline.close();
   });
 });
