@@ -168,6 +168,23 @@ describe('agent with the postgresql manager', () => {
     expect(await plane.call(guest.guestId, 'is_root_enabled', {})).toBe(true);
   });
 
+  it('keeps the cluster across an agent restart, and restarts it through the new agent', async () => {
+    await (agents[0] as AgentProcess).kill('SIGKILL');
+    const from = plane.heartbeats.length;
+    agents.push(startAgent(['--config', guest.configPath]));
+    const beat = await plane.waitForHeartbeat(guest.guestId, (b) => b.first === true, 30_000, from);
+    expect(beat.serviceStatus).toBe('HEALTHY');
+    expect(await plane.call(guest.guestId, 'restart', { requestId: 'pg-restart-1' })).toBeNull();
+    const rows = await asUser(
+      port,
+      'app_user',
+      'app-password',
+      'app',
+      async (client) => (await client.query('SELECT id FROM t')).rows,
+    );
+    expect(rows).toEqual([{ id: 42 }]);
+  });
+
   it('reports a prepare cut off by an agent crash as interrupted and FAILED, and never runs it again', async () => {
     const otherPort = await freePort();
     interrupted = await makeGuest(plane, {

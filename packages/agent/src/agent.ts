@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AgentConfig,
@@ -65,7 +65,6 @@ export class Agent {
     try {
       const dir = join(config.stateDir, config.datastore.manager);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      chmodSync(dir, 0o700);
       this.manager = await createManager(
         config.datastore.manager,
         {

@@ -164,6 +164,7 @@ export class PostgresManager extends BaseManager {
 
   protected async startDatastore(): Promise<void> {
     if (this.runAsProblem) throw new AgentError('DATASTORE_FAILED', this.runAsProblem);
+    this.makeReachable();
     await this.server.start();
     await waitHealthy(
       'postgres',
