@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { ValidationError } from '../errors/index.js';
 import type { Backend, TxOps } from './backend.js';
 import { StoreEngine } from './engine.js';
 import { postgresMigrations } from './sql/migrations.js';
@@ -131,7 +132,10 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<Store> {
   const schema = options.schema ?? 'public';
   if (!SCHEMA_NAME.test(schema)) {
-    throw new Error(`schema "${schema}": must be lower-case letters, digits and "_", starting with a letter or "_"`);
+    const message = 'must be lower-case letters, digits and "_", starting with a letter or "_" (at most 63)';
+    throw new ValidationError(`invalid PostgreSQL store options: schema: ${message} (got "${schema}")`, [
+      { path: 'schema', message },
+    ]);
   }
   const ownsPool = options.pool === undefined;
   const pool =
