@@ -167,4 +167,22 @@ describe('OpenStackClient', () => {
     expect((await client.blockStorage()).endpoint).toBe('http://127.0.0.1:1/v3/x');
     expect(await client.hasService('block-storage')).toBe(true);
   });
+
+  it('does not resend a one-shot stream body after a 401', async () => {
+    const client = new OpenStackClient({ auth: auth() });
+    const glance = await client.image();
+    let puts = 0;
+    cloud.intercept((request) =>
+      request.method === 'PUT' && ++puts ? { status: 401, body: { error: { message: 'expired' } } } : undefined,
+    );
+    const { Readable } = await import('node:stream');
+    await expect(
+      glance.request('PUT', `${glance.endpoint}/v2/images/x/file`, { body: Readable.from([Buffer.from('abc')]) }),
+    ).rejects.toBeInstanceOf(AuthError);
+    expect(puts).toBe(1);
+    await expect(
+      glance.request('PUT', `${glance.endpoint}/v2/images/x/file`, { body: Buffer.from('abc') }),
+    ).rejects.toBeInstanceOf(AuthError);
+    expect(puts).toBe(3); // a Buffer is sent again once, after re-authenticating
+  });
 });

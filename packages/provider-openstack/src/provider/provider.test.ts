@@ -169,4 +169,17 @@ describe('OpenStack provider on the fake cloud', () => {
     });
     await provider.deleteImage(image.id);
   });
+
+  it('deletes the queued image when the upload fails', async () => {
+    const provider = make();
+    cloud.intercept((call) =>
+      call.method === 'PUT' && call.path.endsWith('/file')
+        ? { status: 413, body: { message: 'Image exceeds the storage quota' } }
+        : undefined,
+    );
+    await expect(provider.uploadImage({ name: 'too-big', data: Buffer.from('disk') })).rejects.toBeInstanceOf(
+      QuotaExceededError,
+    );
+    expect([...cloud.images.values()].map((entry) => entry.name)).not.toContain('too-big');
+  });
 });
