@@ -45,7 +45,7 @@ export async function spawnChild(
       certPem: cert.certPem,
       keyPem: cert.keyPem,
       serviceName,
-      protocolVersion: options.protocolVersion ?? 4,
+      protocolVersion: options.protocolVersion ?? env.broker.protocolVersion,
     },
     ca: { certPem: env.ca.certPem, keyPem: env.ca.keyPem },
     providerUrl: options.providerUrl,

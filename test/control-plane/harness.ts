@@ -4,7 +4,6 @@
  * guests speaking the real protocol with real certificates, and control planes over all of it.
  */
 import {
-  type BrokerHandle,
   type CertificateAuthority,
   type ControlPlane,
   type CreateControlPlaneOptions,
@@ -19,6 +18,7 @@ import {
   RevocationList,
   type Store,
   startBroker,
+  startMosquitto,
 } from '@corral/core';
 import { FakeGuestFleet, FakeProvider } from '@corral/core/testing';
 import pino from 'pino';
@@ -26,7 +26,7 @@ import pino from 'pino';
 export interface TestEnv {
   ca: CertificateAuthority;
   revocations: RevocationList;
-  broker: BrokerHandle;
+  broker: { url: string; protocolVersion: 4 | 5; stop(): Promise<void> };
   store: Store;
   provider: FakeProvider;
   fleet: FakeGuestFleet;
@@ -44,14 +44,30 @@ export const FAST = {
   timeouts: { buildMs: 4_000, recoverMs: 3_000, deleteMs: 3_000, guestCallMs: 1_000, providerPollMs: 50 },
 } as const;
 
-export async function startEnv(options: { store?: Store } = {}): Promise<TestEnv> {
+/**
+ * `mosquitto` (needs scripts/setup/20-mosquitto.sh) runs a real mosquitto in `mosquittoDir`, allowing the
+ * given service names; the default is the embedded aedes.
+ */
+export async function startEnv(
+  options: { store?: Store; mosquitto?: { dir: string; services: string[] } } = {},
+): Promise<TestEnv> {
   const ca = await createCa({ commonName: 'corral control-plane test CA' });
   const serverCert = await issueServerCertificate(ca);
   const revocations = new RevocationList();
-  const broker = await startBroker({
-    tls: { ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem },
-    revocations,
-  });
+  const tls = { ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem };
+  let broker: TestEnv['broker'];
+  if (options.mosquitto) {
+    const mosquitto = await startMosquitto({
+      dir: options.mosquitto.dir,
+      ...tls,
+      services: options.mosquitto.services,
+      crlPem: await revocations.toCrlPem(ca),
+    });
+    broker = { url: mosquitto.url, protocolVersion: 5, stop: () => mosquitto.stop() };
+  } else {
+    const aedes = await startBroker({ tls, revocations });
+    broker = { url: aedes.url, protocolVersion: 4, stop: () => aedes.stop() };
+  }
   const store = options.store ?? createMemoryStore();
   const provider = new FakeProvider({ buildMs: 20 });
   const fleet = new FakeGuestFleet({ brokerUrl: broker.url, heartbeatMs: 200, prepareMs: 20 });
@@ -79,7 +95,7 @@ export async function startEnv(options: { store?: Store } = {}): Promise<TestEnv
           caPem: ca.certPem,
           certPem: cert.certPem,
           keyPem: cert.keyPem,
-          protocolVersion: 4,
+          protocolVersion: broker.protocolVersion,
         },
         providers: { fake: guestedProvider },
         datastores: createDefaultCatalog(),

@@ -60,8 +60,9 @@ const plane = await createControlPlane({
   lease: config.settings.lease,
   timeouts: config.settings.timeouts,
   hooks: {
-    async onStep({ kind, step, phase }) {
+    async onStep({ taskId, kind, step, phase }) {
       const point = `${phase}:${step}`;
+      if (phase === 'before') process.stdout.write(`STEP ${taskId} ${kind}/${step}\n`);
       if (config.crashAt === point || config.crashAt === `${kind}/${point}`) {
         process.stdout.write(`AT ${kind}/${point}\n`);
         await new Promise(() => {});

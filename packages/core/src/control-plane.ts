@@ -53,6 +53,13 @@ export interface ControlPlaneBrokerOptions {
   keyPem: string;
   /** 4 for aedes (MQTT 3.1.1), 5 or 'auto' for mosquitto. */
   protocolVersion?: 4 | 5 | 'auto';
+  /**
+   * Clean session (default true). A persistent session of a dead control-plane process would keep its member
+   * of the `$share/` heartbeat group, and the broker would queue that share of every guest's heartbeats and
+   * status reports for it until it returns. Heartbeats repeat, calls have deadlines, relay events are hints:
+   * nothing a service receives needs the broker to hold it while the service is away.
+   */
+  clean?: boolean;
 }
 
 export interface CreateControlPlaneOptions {
@@ -123,6 +130,7 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
     key: options.broker.keyPem,
     identity: serviceIdentity(options.broker.serviceName),
     protocolVersion: options.broker.protocolVersion ?? 'auto',
+    clean: options.broker.clean ?? true,
     logger: logger.child({ component: 'transport' }),
   });
   const cleanups: (() => Promise<void>)[] = [];
