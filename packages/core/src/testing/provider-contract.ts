@@ -77,7 +77,8 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
 
     const remove = async (server: Server): Promise<void> => {
       await s.provider.deleteServer(server.id);
-      await waitFor(server.id, (current) => current === undefined || current.status === 'DELETED');
+      // A backend may show DELETED for a moment (Nova does); gone means not found.
+      await waitFor(server.id, (current) => current === undefined);
       made.delete(server.id);
     };
 
