@@ -42,10 +42,18 @@ export class AuthSession implements TokenSource {
   async tokenDetails(signal?: AbortSignal): Promise<Token> {
     const current = this.current;
     if (current && !this.expiresSoon(current)) return current;
-    this.inflight ??= this.authenticate(signal).finally(() => {
+    // The shared authentication ignores any one caller's signal: aborting one call must not fail the others.
+    this.inflight ??= this.authenticate().finally(() => {
       this.inflight = undefined;
     });
-    return this.inflight;
+    if (!signal) return this.inflight;
+    signal.throwIfAborted();
+    return Promise.race([
+      this.inflight,
+      new Promise<never>((_resolve, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+      ),
+    ]);
   }
 
   invalidate(stale: string): void {
@@ -73,12 +81,11 @@ export class AuthSession implements TokenSource {
     return token.expiresAt.getTime() - this.now() <= margin;
   }
 
-  private async authenticate(signal?: AbortSignal): Promise<Token> {
+  private async authenticate(): Promise<Token> {
     const url = tokensUrl(this.auth.authUrl);
     const response = await this.transport.request('identity', 'POST', url, {
       json: authRequestBody(this.auth),
       anonymous: true,
-      signal,
     });
     const id = header(response.headers, 'x-subject-token');
     const parsed = TokenBodySchema.safeParse(response.body);
