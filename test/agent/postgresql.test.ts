@@ -169,6 +169,17 @@ describe('agent with the postgresql manager', () => {
   });
 
   it('keeps the cluster across an agent restart, and restarts it through the new agent', async () => {
+    // Overrides: work_mem applies at once (reload); shared_buffers waits for the restart below.
+    await plane.call(guest.guestId, 'apply_overrides', { requestId: 'apply-1', overrides: { work_mem: '8MB' } });
+    await plane.call(guest.guestId, 'update_overrides', {
+      requestId: 'update-1',
+      overrides: { shared_buffers: '24MB' },
+    });
+    const show = (setting: string) =>
+      asUser(port, 'app_user', 'app-password', 'app', async (c) => (await c.query(`SHOW ${setting}`)).rows[0]);
+    expect(await show('work_mem')).toEqual({ work_mem: '8MB' });
+    expect(await show('shared_buffers')).toEqual({ shared_buffers: '128MB' });
+
     await (agents[0] as AgentProcess).kill('SIGKILL');
     const from = plane.heartbeats.length;
     agents.push(startAgent(['--config', guest.configPath]));
@@ -183,6 +194,7 @@ describe('agent with the postgresql manager', () => {
       async (client) => (await client.query('SELECT id FROM t')).rows,
     );
     expect(rows).toEqual([{ id: 42 }]);
+    expect(await show('shared_buffers')).toEqual({ shared_buffers: '24MB' });
   });
 
   it('reports a prepare cut off by an agent crash as interrupted and FAILED, and never runs it again', async () => {

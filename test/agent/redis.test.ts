@@ -109,6 +109,26 @@ describe('agent with the redis manager', () => {
     ).rejects.toThrow(/WRONGPASS/);
   });
 
+  it('applies overrides to the running server and writes them for the next start', async () => {
+    const root = (await plane.call(guest.guestId, 'enable_root', { requestId: 'root-1' })) as { password: string };
+    const configGet = (key: string) =>
+      withRedis({ host: '127.0.0.1', port, username: 'root', password: root.password }, (c) =>
+        c.command('CONFIG', 'GET', key),
+      );
+    await plane.call(guest.guestId, 'apply_overrides', {
+      requestId: 'apply-1',
+      overrides: { 'maxmemory-policy': 'allkeys-lru' },
+    });
+    expect(await configGet('maxmemory-policy')).toEqual(['maxmemory-policy', 'allkeys-lru']);
+    await plane.call(guest.guestId, 'update_overrides', { requestId: 'update-1', overrides: { hz: 20 } });
+    expect(await configGet('hz')).toEqual(['hz', '10']);
+    await plane.call(guest.guestId, 'restart', { requestId: 'restart-overrides' });
+    expect(await configGet('hz')).toEqual(['hz', '20']);
+    await expect(
+      plane.call(guest.guestId, 'apply_overrides', { requestId: 'apply-2', overrides: { port: 1 } }),
+    ).rejects.toMatchObject({ remoteCode: 'BAD_REQUEST' });
+  });
+
   it('has no named databases: an empty list, and create_database is unsupported', async () => {
     expect(await plane.call(guest.guestId, 'list_databases', {})).toEqual({ databases: [], nextMarker: null });
     await expect(plane.call(guest.guestId, 'create_database', { databases: [{ name: 'app' }] })).rejects.toMatchObject({

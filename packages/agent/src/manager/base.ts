@@ -165,6 +165,12 @@ export abstract class BaseManager implements DatastoreManager {
   async enableRoot(_password?: string): Promise<{ name: string; password: string }> {
     return this.unsupported('enable_root');
   }
+  async updateOverrides(_overrides: Record<string, string | number | boolean>, _remove: boolean): Promise<void> {
+    return this.unsupported('update_overrides');
+  }
+  async applyOverrides(_overrides: Record<string, string | number | boolean>): Promise<void> {
+    return this.unsupported('apply_overrides');
+  }
   async disableRoot(): Promise<void> {
     return this.unsupported('disable_root');
   }

@@ -77,6 +77,10 @@ export interface DatastoreManager {
   disableRoot(): Promise<void>;
   /** Has root ever been enabled (Trove's semantics: true even after disable_root)? */
   isRootEnabled(): Promise<boolean>;
+  /** Writes configuration overrides (or removes them, by name) to the datastore's configuration: effective after a restart. */
+  updateOverrides(overrides: Record<string, string | number | boolean>, remove: boolean): Promise<void>;
+  /** Applies overrides to the running datastore where it allows that without a restart. */
+  applyOverrides(overrides: Record<string, string | number | boolean>): Promise<void>;
   /** Stops watching (timers, sockets) without stopping the datastore: the agent is exiting. */
   close(): Promise<void>;
 }

@@ -190,9 +190,15 @@ export class Dispatcher {
         return null;
       case 'is_root_enabled':
         return this.manager().isRootEnabled();
-      case 'start_db_with_conf_changes':
-      case 'update_overrides':
+      case 'update_overrides': {
+        const args = raw as ParsedGuestMethodArgs<'update_overrides'>;
+        await this.manager().updateOverrides(args.overrides, args.remove);
+        return null;
+      }
       case 'apply_overrides':
+        await this.manager().applyOverrides((raw as ParsedGuestMethodArgs<'apply_overrides'>).overrides);
+        return null;
+      case 'start_db_with_conf_changes':
       case 'create_backup':
         throw new AgentError('UNSUPPORTED', `${method} is not implemented by corral-agent yet`);
     }

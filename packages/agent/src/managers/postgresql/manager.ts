@@ -156,6 +156,14 @@ export class PostgresManager extends BaseManager {
         '\n# corral-agent: password logins from anywhere the guest is reachable\nhost all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n',
       );
     }
+    if (request.overrides && Object.keys(request.overrides).length > 0) {
+      appendFileSync(
+        this.path('data/postgresql.auto.conf'),
+        Object.entries(request.overrides)
+          .map(([key, value]) => `${checkSetting(key)} = ${quoteSetting(value)}\n`)
+          .join(''),
+      );
+    }
     await this.startDatastore();
     if (request.databases?.length) await this.createDatabases(request.databases, true);
     if (request.users?.length) await this.createUsers(request.users, true);
@@ -314,6 +322,30 @@ export class PostgresManager extends BaseManager {
     return rows.length > 0;
   }
 
+  /** ALTER SYSTEM (postgresql.auto.conf): effective at the next restart, or reload for reloadable settings. */
+  override async updateOverrides(overrides: Record<string, string | number | boolean>, remove: boolean): Promise<void> {
+    this.requirePrepared();
+    await this.alterSystem(overrides, remove);
+  }
+
+  /** ALTER SYSTEM, then a reload: settings PostgreSQL can change without a restart take effect now. */
+  override async applyOverrides(overrides: Record<string, string | number | boolean>): Promise<void> {
+    this.requirePrepared();
+    await this.alterSystem(overrides, false);
+    await this.query('SELECT pg_reload_conf()');
+  }
+
+  private async alterSystem(overrides: Record<string, string | number | boolean>, remove: boolean): Promise<void> {
+    for (const key of Object.keys(overrides)) checkSetting(key);
+    await this.withClient(async (client) => {
+      for (const [key, value] of Object.entries(overrides)) {
+        await client.query(
+          remove ? `ALTER SYSTEM RESET ${key}` : `ALTER SYSTEM SET ${key} = ${client.escapeLiteral(String(value))}`,
+        );
+      }
+    });
+  }
+
   private async setRoot(password: string): Promise<void> {
     await this.withClient(async (client) => {
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [ROOT_USER]);
@@ -387,6 +419,29 @@ export class PostgresManager extends BaseManager {
   private path(name: string): string {
     return join(this.context.dir, name);
   }
+}
+
+/** Settings the manager owns (where the server listens, where its files are) are not overridable. */
+const RESERVED_SETTINGS = new Set([
+  'port',
+  'listen_addresses',
+  'unix_socket_directories',
+  'data_directory',
+  'hba_file',
+]);
+
+function checkSetting(key: string): string {
+  if (!/^[a-z_][a-z0-9_.]*$/.test(key) || RESERVED_SETTINGS.has(key)) {
+    throw new AgentError('BAD_REQUEST', `overrides.${key}: not a PostgreSQL setting the agent lets you change`);
+  }
+  return key;
+}
+
+function quoteSetting(value: unknown): string {
+  if (!['string', 'number', 'boolean'].includes(typeof value) || /[\r\n]/.test(String(value))) {
+    throw new AgentError('BAD_REQUEST', 'overrides: values must be single-line strings, numbers or booleans');
+  }
+  return `'${String(value).replaceAll("'", "''")}'`;
 }
 
 function isLoopback(address: string): boolean {

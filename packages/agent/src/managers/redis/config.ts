@@ -35,6 +35,17 @@ const RESERVED = new Set([
   'include',
 ]);
 
+/** Checks one override: a redis setting name the manager does not own, and a single-line value. */
+export function checkRedisOverride(key: string, value: unknown): string {
+  if (!OVERRIDE_KEY.test(key) || RESERVED.has(key)) {
+    throw new AgentError('BAD_REQUEST', `overrides.${key}: not a redis setting the agent lets you change`);
+  }
+  if (!['string', 'number', 'boolean'].includes(typeof value) || /[\r\n]/.test(String(value))) {
+    throw new AgentError('BAD_REQUEST', `overrides.${key}: must be a single-line string, number or boolean`);
+  }
+  return typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value);
+}
+
 export function renderRedisConf(layout: RedisLayout, overrides: Record<string, unknown> = {}): string {
   const lines = [
     '# Written by corral-agent; changes are overwritten by prepare.',
@@ -50,15 +61,7 @@ export function renderRedisConf(layout: RedisLayout, overrides: Record<string, u
     `databases ${layout.databases}`,
     `aclfile ${layout.aclFile}`,
   ];
-  for (const [key, value] of Object.entries(overrides)) {
-    if (!OVERRIDE_KEY.test(key) || RESERVED.has(key)) {
-      throw new AgentError('BAD_REQUEST', `overrides.${key}: not a redis setting the agent lets you change`);
-    }
-    if (!['string', 'number', 'boolean'].includes(typeof value) || /[\r\n]/.test(String(value))) {
-      throw new AgentError('BAD_REQUEST', `overrides.${key}: must be a single-line string, number or boolean`);
-    }
-    lines.push(`${key} ${typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value)}`);
-  }
+  for (const [key, value] of Object.entries(overrides)) lines.push(`${key} ${checkRedisOverride(key, value)}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -5,7 +5,7 @@ import { BaseManager } from '../../manager/base.js';
 import type { DatabaseSpec, Health, ManagerContext, PrepareRequest, UserInfo, UserSpec } from '../../manager/types.js';
 import { SupervisedProcess } from '../../process/supervised.js';
 import { checkName, findBinary, generatePassword, tailFile, waitHealthy } from '../common.js';
-import { type RedisOptions, RedisOptionsSchema, renderAclFile, renderRedisConf } from './config.js';
+import { checkRedisOverride, type RedisOptions, RedisOptionsSchema, renderAclFile, renderRedisConf } from './config.js';
 import { RespError, type RespValue, withRedis } from './resp.js';
 
 const ROOT_USER = 'root';
@@ -66,20 +66,7 @@ export class RedisManager extends BaseManager {
     const adminPassword = generatePassword();
     writeFileSync(this.path('admin.json'), JSON.stringify({ password: adminPassword }), { mode: 0o600 });
     writeFileSync(this.path('users.acl'), renderAclFile(adminPassword), { mode: 0o600 });
-    writeFileSync(
-      this.path('redis.conf'),
-      renderRedisConf(
-        {
-          port: this.port,
-          bindAddress: this.bindAddress,
-          dataDir: this.path('data'),
-          aclFile: this.path('users.acl'),
-          databases: this.options.databases,
-        },
-        request.overrides,
-      ),
-      { mode: 0o600 },
-    );
+    this.writeConfig(request.overrides ?? {});
     await this.startDatastore();
     if (request.users?.length) await this.setUsers(request.users);
     if (request.databases?.length) {
@@ -196,6 +183,48 @@ export class RedisManager extends BaseManager {
       await client.command('ACL', 'SETUSER', ROOT_USER, 'reset', 'on', `>${password}`, '~*', '&*', '+@all');
       await client.command('ACL', 'SAVE');
     });
+  }
+
+  override async updateOverrides(overrides: Record<string, string | number | boolean>, remove: boolean): Promise<void> {
+    this.requirePrepared();
+    const current = this.storedOverrides();
+    for (const [key, value] of Object.entries(overrides)) {
+      if (remove) delete current[key];
+      else current[key] = value;
+    }
+    this.writeConfig(current);
+  }
+
+  override async applyOverrides(overrides: Record<string, string | number | boolean>): Promise<void> {
+    this.requirePrepared();
+    const settings = Object.entries(overrides).map(([key, value]) => [key, checkRedisOverride(key, value)] as const);
+    await this.admin(async (client) => {
+      for (const [key, value] of settings) await client.command('CONFIG', 'SET', key, value);
+    });
+  }
+
+  /** Renders redis.conf from the layout and the overrides, which are kept beside it for the next render. */
+  private writeConfig(overrides: Record<string, unknown>): void {
+    const text = renderRedisConf(
+      {
+        port: this.port,
+        bindAddress: this.bindAddress,
+        dataDir: this.path('data'),
+        aclFile: this.path('users.acl'),
+        databases: this.options.databases,
+      },
+      overrides,
+    );
+    writeFileSync(this.path('overrides.json'), JSON.stringify(overrides), { mode: 0o600 });
+    writeFileSync(this.path('redis.conf'), text, { mode: 0o600 });
+  }
+
+  private storedOverrides(): Record<string, string | number | boolean> {
+    try {
+      return JSON.parse(readFileSync(this.path('overrides.json'), 'utf8')) as Record<string, string | number | boolean>;
+    } catch {
+      return {};
+    }
   }
 
   private admin<T>(work: Parameters<typeof withRedis<T>>[1]): Promise<T> {
