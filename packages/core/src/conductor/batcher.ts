@@ -1,17 +1,23 @@
 /**
  * Collects items and hands them to `flush` in batches: at once when `maxBatch` items wait, otherwise after
- * `maxDelayMs`. One flush runs at a time, so the store sees ordered, non-overlapping transactions; a batch
- * per transaction is what lets one conductor ingest tens of thousands of heartbeats a second.
+ * `maxDelayMs`. At most `concurrency` flushes run at a time (default 1). A batch per transaction is what
+ * lets one conductor ingest tens of thousands of heartbeats a second; on PostgreSQL a few transactions in
+ * flight hide the round trips (the store's row locks and (boot id, seq) check keep concurrent batches correct).
  */
 export class Batcher<T> {
   #queue: T[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #flushing: Promise<void> | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
   #closed = false;
 
   constructor(
     private readonly flush: (batch: T[]) => Promise<void>,
-    private readonly options: { maxBatch: number; maxDelayMs: number; onError: (error: unknown, batch: T[]) => void },
+    private readonly options: {
+      maxBatch: number;
+      maxDelayMs: number;
+      concurrency?: number;
+      onError: (error: unknown, batch: T[]) => void;
+    },
   ) {}
 
   get pending(): number {
@@ -27,9 +33,9 @@ export class Batcher<T> {
 
   /** Flushes everything queued, waiting for flushes in progress. */
   async drain(): Promise<void> {
-    while (this.#queue.length > 0 || this.#flushing !== undefined) {
-      if (this.#flushing === undefined) this.#kick();
-      await this.#flushing;
+    while (this.#queue.length > 0 || this.#inFlight.size > 0) {
+      this.#kick();
+      await Promise.race(this.#inFlight);
     }
   }
 
@@ -44,14 +50,17 @@ export class Batcher<T> {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#flushing !== undefined || this.#queue.length === 0) return;
-    const batch = this.#queue.splice(0, this.options.maxBatch);
-    this.#flushing = this.flush(batch)
-      .catch((error: unknown) => this.options.onError(error, batch))
-      .finally(() => {
-        this.#flushing = undefined;
-        if (this.#queue.length >= this.options.maxBatch) this.#kick();
-        else if (this.#queue.length > 0) this.#timer ??= setTimeout(() => this.#kick(), this.options.maxDelayMs);
-      });
+    const concurrency = this.options.concurrency ?? 1;
+    while (this.#inFlight.size < concurrency && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.options.maxBatch);
+      const run: Promise<void> = this.flush(batch)
+        .catch((error: unknown) => this.options.onError(error, batch))
+        .finally(() => {
+          this.#inFlight.delete(run);
+          if (this.#queue.length >= this.options.maxBatch) this.#kick();
+          else if (this.#queue.length > 0) this.#timer ??= setTimeout(() => this.#kick(), this.options.maxDelayMs);
+        });
+      this.#inFlight.add(run);
+    }
   }
 }

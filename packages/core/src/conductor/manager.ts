@@ -45,8 +45,11 @@ export interface ConductorOptions {
   heartbeatExpiryMs?: number;
   /** How often the sweep runs (default a quarter of the expiry). */
   sweepIntervalMs?: number;
-  /** Heartbeats per transaction (default 500) and the longest a heartbeat waits for its batch (default 2 ms). */
-  batch?: { maxBatch?: number; maxDelayMs?: number };
+  /**
+   * Heartbeats per transaction (default 500), the longest a heartbeat waits for its batch (default 2 ms), and
+   * transactions in flight (default 1).
+   */
+  batch?: { maxBatch?: number; maxDelayMs?: number; concurrency?: number };
   /** Share group so several conductors split the heartbeats (where the broker has shared subscriptions). */
   shareGroup?: string;
   /** Registry of conductor methods; the conductor contract's by default. */
@@ -104,6 +107,9 @@ export class Conductor {
     this.#batcher = new Batcher((batch) => this.#flush(batch), {
       maxBatch: options.batch?.maxBatch ?? 500,
       maxDelayMs: options.batch?.maxDelayMs ?? 2,
+      // One transaction at a time keeps the writes in arrival order; more in flight (PostgreSQL) is allowed,
+      // and stays correct (row locks + the (boot id, seq) check), but measured no faster on two cores.
+      concurrency: options.batch?.concurrency ?? 1,
       onError: (error, batch) => {
         this.metrics.flushErrors++;
         // The guests send again at their next interval; nothing is half-written (one transaction per batch).
@@ -201,6 +207,11 @@ export class Conductor {
       }
     }
     if (accepted.length === 0) return;
+    // One lock order for every batch (by instance id; a stable sort keeps each instance's own order), so
+    // concurrent batches on PostgreSQL wait for each other instead of deadlocking.
+    accepted.sort((a, b) =>
+      a.report.instanceId < b.report.instanceId ? -1 : a.report.instanceId > b.report.instanceId ? 1 : 0,
+    );
     const results = await store.applyServiceStatuses(accepted.map((p) => p.report));
     const at = new Date().toISOString();
     results.forEach((result, index) => {
