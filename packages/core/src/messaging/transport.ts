@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { backoffDelay } from './backoff.js';
 import { DedupeWindow } from './dedupe.js';
 import {
@@ -152,6 +152,21 @@ interface PendingCall {
   resolve: (outcome: ReplyOutcome) => void;
 }
 
+const positiveMs = z.number().int().positive().optional();
+/** Checks the options people get wrong (the rest is typed); errors name the field and the rule. */
+const TransportOptionsCheck = z.object({
+  url: z.string().regex(/^mqtts?:\/\/[^/\s]+:\d+\/?$/, 'url: mqtts://host:port'),
+  protocolVersion: z.union([z.literal(4), z.literal(5), z.literal('auto')]).optional(),
+  keepaliveSec: z.number().int().min(0).max(65_535).optional(),
+  connectTimeoutMs: positiveMs,
+  connectWaitMs: z.number().int().min(0).optional(),
+  operationTimeoutMs: positiveMs,
+  outboxLimit: z.number().int().min(0).optional(),
+  maxPayloadBytes: positiveMs,
+  defaultTtlMs: positiveMs,
+  defaultCallTimeoutMs: positiveMs,
+});
+
 export class MqttTransport {
   readonly identity: Identity;
   readonly bootId: string;
@@ -188,6 +203,11 @@ export class MqttTransport {
   private readonly malformedByReason: Partial<Record<MalformedReason, number>> = {};
 
   constructor(options: TransportOptions) {
+    const checked = TransportOptionsCheck.safeParse(options);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new TypeError(`transport options: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+    }
     this.opts = options;
     this.identity = options.identity;
     this.bootId = options.bootId ?? randomUUID();
