@@ -5,7 +5,7 @@
  * every datastore runs on a free loopback port inside a temporary state dir and is killed afterwards.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -271,14 +271,23 @@ export function startAgent(args: string[], env: Record<string, string> = {}): Ag
   };
 }
 
-/** Kills every process whose command line mentions `dir` (datastores, an initdb cut off with its agent). */
+/**
+ * Kills every process whose command line or working directory is under `dir`: datastores (redis-server rewrites
+ * its command line to "redis-server host:port", but runs in its data dir), an initdb cut off with its agent.
+ */
 export async function killProcessesUnder(dir: string): Promise<void> {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(dir)) pids.push(Number(entry));
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${entry}/cwd`);
+      } catch {
+        // Not ours to read, or gone.
+      }
+      if (cmdline.includes(dir) || cwd.startsWith(dir)) pids.push(Number(entry));
     } catch {
       // Gone already.
     }
@@ -292,6 +301,8 @@ export async function killProcessesUnder(dir: string): Promise<void> {
   }
   const deadline = Date.now() + 5000;
   while (pids.some((pid) => isAlive(pid)) && Date.now() < deadline) await sleep(50);
+  const left = pids.filter((pid) => isAlive(pid));
+  if (left.length > 0) throw new Error(`processes under ${dir} survived SIGKILL: ${left.join(', ')}`);
 }
 
 function isAlive(pid: number): boolean {
