@@ -82,5 +82,5 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"
 
 find "$stage" -exec touch -h -d @0 {} +
-# zstd: the fastest decompressor the Debian kernel accepts for an initramfs; -19 costs ~40 s once, here.
-(cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet) | zstd -q -19 -T0 -f -o "$BASE_OUT"
+# compressor: exported by build.sh for the chosen --compress.
+(cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet) | compressor >"$BASE_OUT"

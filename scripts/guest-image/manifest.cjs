@@ -24,6 +24,7 @@ const manifest = {
   agent: { kind: env('AGENT_KIND'), path: env('BUNDLE'), sha256: sha256(env('AGENT')) },
   artifacts: {
     vmlinuz: artifact(path.join(out, 'vmlinuz')),
+    vmlinux: artifact(path.join(out, 'vmlinux')),
     initrd: artifact(path.join(out, 'initrd.img')),
     layers: [
       { name: 'base', ...artifact(env('BASE')) },
@@ -36,6 +37,7 @@ const manifest = {
     hostNode: { path: env('NODE_BIN'), sha256: env('NODE_SHA'), version: env('NODE_VERSION') },
     agentBundle: env('AGENT'),
   },
+  initrdCompression: env('COMPRESS'),
   kernelCommandLine: 'console=ttyS0 quiet',
 };
 fs.writeFileSync(path.join(out, 'manifest.json.tmp'), `${JSON.stringify(manifest, null, 2)}\n`);
