@@ -53,7 +53,11 @@ async function main(): Promise<void> {
 
   const logger = pino({ level: process.env.CORRAL_LOG_LEVEL ?? 'warn' });
   const provider = createLibvirtProvider({
-    images: [{ kind: 'kernel', name: 'corral-guest', kernel, initrd, cmdline: 'console=ttyS0 quiet' }],
+    images: [
+      { kind: 'kernel', name: 'corral-guest', kernel, initrd, cmdline: 'console=ttyS0 quiet corral.seedwait=60' },
+    ],
+    // The micro image's init finds its seed on a SATA cdrom (q35's AHCI) fastest.
+    cdromBus: 'sata',
     logger: logger.child({ component: 'provider-libvirt' }),
   });
   say('starting the embedded control plane (CA, aedes with mutual TLS, SQLite)');
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
   say(`broker at ${embedded.broker.url}; guests reach it as ${embedded.guestBrokerUrl}`);
 
   const watching = new AbortController();
+  let createdId: string | undefined;
   try {
     const created = await instances.create({
       name: args.name,
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
       flavor: 'corral.small',
       datastore: { type: 'redis', version: '7' },
     });
+    createdId = created.id;
     say(`create accepted: instance ${created.id} is ${created.status} (returned at once; the task manager works on)`);
 
     // Every status change, as the store and the conductor report it.
@@ -141,6 +147,16 @@ async function main(): Promise<void> {
     const leftovers = (await provider.listServers()).filter((server) => server.id === ready.serverId);
     if (leftovers.length > 0) throw new Error(`the server is still there after delete: ${ready.serverId}`);
     say('deleted: no domain and no volume left');
+  } catch (error) {
+    // Nothing left half-made: a failed run removes what it created (unless asked to keep it for a look).
+    if (createdId !== undefined && !args.keep) {
+      say(`cleaning up instance ${createdId} after the failure`);
+      await instances
+        .delete(createdId, { force: true })
+        .then(() => instances.waitFor(createdId!, (view) => view.status === 'DELETED', { timeoutMs: 120_000 }))
+        .catch((cleanupError: unknown) => say(`cleanup failed: ${String(cleanupError)}`));
+    }
+    throw error;
   } finally {
     watching.abort();
     await embedded.close();
