@@ -20,4 +20,4 @@ fi
 test -x "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)/initdb" || { log "PostgreSQL server binaries missing"; exit 1; }
 command -v redis-server >/dev/null || { log "redis-server missing"; exit 1; }
 id postgres >/dev/null 2>&1 || { log "unix user postgres missing (the postgresql package creates it)"; exit 1; }
-log "redis-server $(redis-server --version | awk '{print $3}') and PostgreSQL $(ls /usr/lib/postgresql | sort -V | tail -n1) ready"
+log "redis-server $(redis-server --version | awk '{print $3}' | sed 's/^v=//') and PostgreSQL $(ls /usr/lib/postgresql | sort -V | tail -n1) ready"
