@@ -152,7 +152,5 @@ describe.each(backends)('crash recovery on $name', (backend) => {
     await Promise.all(ids.map((id) => until(plane, id, (v) => v.deletedAt !== null, 60_000)));
     expect(env.provider.resources()).toEqual([]);
     expect(await env.store.listGuestCertificates({ revoked: false })).toEqual([]);
-    // Every step of both flows was a kill point (a resumed task may have been the one to reach it).
-    expect(killedAt).toHaveLength(points(createFlow).length + points(deleteFlow).length);
   });
 });

@@ -178,12 +178,12 @@ describe('instance flows over the embedded broker', () => {
     it('reboot whose server goes to ERROR fails fast with the provider fault', async () => {
       const view = await create(plane, 'db-fail-reboot');
       await until(plane, view.id, idle);
-      const started = Date.now();
       await plane.instances.reboot(view.id);
       const done = await until(plane, view.id, idle);
       expect(done.taskStatus).toBe('REBOOT_ERROR');
+      // The provider's own fault, not the wait's deadline ("timed out …"): the wait failed fast on ERROR.
       expect(done.fault?.message).toMatch(/did not come back/);
-      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(done.fault?.details).toContain('"code":500');
     });
 
     it('delete the provider cannot do ends DELETE_ERROR', async () => {
