@@ -1,3 +1,4 @@
+import { stateTopic } from '../messaging/topics.js';
 import type { MqttTransport } from '../messaging/transport.js';
 import type { GuestPort } from '../taskmanager/tasks/deps.js';
 
@@ -23,6 +24,11 @@ export class GuestApi implements GuestPort {
       timeoutMs: options.timeoutMs,
       signal: options.signal,
     });
+  }
+
+  async clearState(guestId: string): Promise<void> {
+    // An empty retained message deletes the retained one (MQTT 3.1.1 §3.3.1.3).
+    await this.transport.publishRaw(stateTopic(guestId), Buffer.alloc(0), { retain: true });
   }
 
   prepare(guestId: string, params: unknown, requestId: string): Promise<void> {

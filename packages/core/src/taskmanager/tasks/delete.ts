@@ -66,6 +66,8 @@ export const deleteFlow: Flow<FlowDeps> = {
       async run(ctx) {
         const instance = await ctx.deps.instances.get(ctx.instanceId);
         if (instance === undefined) throw new StepError(`instance ${ctx.instanceId} is gone`);
+        // The guest is gone: its retained birth/death would otherwise stay in the broker for good.
+        await ctx.deps.guest.clearState?.(ctx.instanceId).catch(() => undefined);
         await ctx.deps.instances.markDeleted(ctx.instanceId);
         return undefined;
       },

@@ -55,6 +55,8 @@ export interface IdentityPort {
 export interface GuestPort {
   /** Fire and forget (QoS 1); the guest dedupes by `requestId`. */
   cast(instanceId: string, method: string, params: unknown, requestId: string): Promise<void>;
+  /** Clears the guest's retained state (birth/death) topic, so a deleted guest leaves nothing in the broker. */
+  clearState?(instanceId: string): Promise<void>;
   /** Request and reply with a deadline. */
   call(
     instanceId: string,
