@@ -108,11 +108,14 @@ describe.each(backends)('crash recovery on $name', (backend) => {
     const ids: string[] = [];
     const killedAt: string[] = [];
     const all = [...points(createFlow), ...points(deleteFlow)];
-    const after = (point: string) => all[all.indexOf(point) + 1];
+    const following = (point: string) => all[all.indexOf(point) + 1];
     // Warm spares are spawned with the crash point of the turn they will take.
     warm = load(all[0]);
     for (const point of points(createFlow)) {
-      const worker = await child(point, after(point) === 'delete/before:stop-datastore' ? undefined : after(point));
+      const worker = await child(
+        point,
+        following(point) === 'delete/before:stop-datastore' ? undefined : following(point),
+      );
       ids.push((await create(plane, `crash-${ids.length}`)).id);
       killedAt.push((await worker.waitForLine(/^AT /)).slice(3));
       await worker.kill();
@@ -141,7 +144,7 @@ describe.each(backends)('crash recovery on $name', (backend) => {
 
     let next = 0;
     for (const point of points(deleteFlow)) {
-      const worker = await child(point, after(point));
+      const worker = await child(point, following(point));
       const id = ids[next++] as string;
       await plane.instances.delete(id);
       killedAt.push((await worker.waitForLine(/^AT /)).slice(3));
