@@ -17,6 +17,8 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
 // "none" spares Neutron port binding and its callbacks into Nova: the benchmark is about this client.
 const network = process.env.BENCH_NETWORK ?? 'none';
 const cloudName = process.env.BENCH_CLOUD ?? 'corral-demo';
+/** No new server is started after this; the run reports what finished (a sick cloud must not hang it). */
+const deadlineMs = Number(process.env.BENCH_DEADLINE_S ?? 900) * 1000;
 
 async function realCloudUp(): Promise<boolean> {
   try {
@@ -61,6 +63,7 @@ async function main() {
       : { cloud: cloudName }),
     defaultNetwork: network,
     pollIntervalMs: real ? 500 : 50,
+    timeoutMs: 30_000,
     onRequest: (metric) => metrics.push(metric),
   });
   await provider.connect();
@@ -70,7 +73,7 @@ async function main() {
   let next = 0;
   const started = performance.now();
   const worker = async () => {
-    while (next < servers) {
+    while (next < servers && performance.now() - started < deadlineMs) {
       const index = next++;
       let id: string | undefined;
       try {
@@ -114,11 +117,13 @@ async function main() {
     target: real ? 'real' : 'fake',
     servers,
     concurrency,
-    ok: servers - failures.length,
+    started: next,
+    ok: phases.deleteMs.length,
     failed: failures.length,
+    stoppedAtDeadline: next < servers,
     authentications: provider.client.session.authentications,
     wallSeconds: round(wallMs / 1000),
-    serversPerSecond: round((servers - failures.length) / (wallMs / 1000), 3),
+    serversPerSecond: round(phases.deleteMs.length / (wallMs / 1000), 3),
     requests: metrics.length,
     requestsPerSecond: round(metrics.length / (wallMs / 1000)),
     phasesMs: {
