@@ -58,6 +58,20 @@ describe('instance flows over the embedded broker', () => {
     await expect(plane.instances.get(view.id)).rejects.toMatchObject({ code: 'INSTANCE_NOT_FOUND' });
   });
 
+  it('a forced delete during the build cancels the create and leaves nothing behind', async () => {
+    const view = await create(plane, 'db-force-delete');
+    await expect(plane.instances.delete(view.id)).rejects.toMatchObject({ code: 'INSTANCE_BUSY' });
+    await plane.instances.delete(view.id, { force: true });
+    await until(plane, view.id, (v) => v.deletedAt !== null && v.taskStatus === 'NONE');
+    const tasks = await env.store.listTasks({ instanceId: view.id });
+    expect(tasks.map((t) => [t.kind, t.state])).toEqual([
+      ['create', 'cancelled'],
+      ['delete', 'succeeded'],
+    ]);
+    expect((await env.provider.listServers()).some((s) => s.name === 'db-force-delete')).toBe(false);
+    expect(await env.store.listGuestCertificates({ guestId: view.id, revoked: false })).toEqual([]);
+  });
+
   it('restart goes through the guest and ends HEALTHY again', async () => {
     const view = await create(plane, 'db-restart');
     await until(plane, view.id, idle);

@@ -212,9 +212,24 @@ export class FakeGuestFleet {
     await guest.start();
   }
 
-  #bootOnce(server: Server, name: string, userData: string): void {
+  /** Boots the server's guest once, when the server runs (a server that ends in ERROR never has one). */
+  #bootOnce(provider: Provider, server: Server, name: string, userData: string): void {
     if (server.status === 'ERROR' || this.#boots.has(server.id)) return;
-    void this.boot(server.id, name, userData).catch(() => undefined);
+    this.#boots.set(server.id, { userData, name });
+    void (async () => {
+      if (!(await this.#untilRunning(provider, server.id))) return;
+      await this.boot(server.id, name, userData);
+    })().catch(() => undefined);
+  }
+
+  async #untilRunning(provider: Provider, serverId: string): Promise<boolean> {
+    for (let i = 0; i < 3_000; i++) {
+      const server = await provider.getServer(serverId).catch(() => undefined);
+      if (server === undefined || server.status === 'ERROR' || server.status === 'DELETED') return false;
+      if (server.status === 'ACTIVE') return true;
+      await sleep(10);
+    }
+    return false;
   }
 
   async kill(serverId: string): Promise<void> {
@@ -229,6 +244,16 @@ export class FakeGuestFleet {
     await this.kill(serverId);
     if (boot === undefined || failuresInName(boot.name).has('no-reboot-return')) return;
     await this.boot(serverId, boot.name, boot.userData, before?.prepared ?? false);
+  }
+
+  /** The guest goes down at once and boots again only once its server runs (never if the server fails). */
+  async #rebootWhenRunning(provider: Provider, serverId: string): Promise<void> {
+    const boot = this.#boots.get(serverId);
+    const prepared = this.guests.get(serverId)?.prepared ?? false;
+    await this.kill(serverId).catch(() => undefined);
+    if (!(await this.#untilRunning(provider, serverId))) return;
+    if (boot === undefined || failuresInName(boot.name).has('no-reboot-return')) return;
+    await this.boot(serverId, boot.name, boot.userData, prepared).catch(() => undefined);
   }
 
   async stopAll(): Promise<void> {
@@ -257,10 +282,10 @@ export class FakeGuestFleet {
         // the server was made): the retry finds the server, and its guest is already booting.
         const server = await provider.createServer(request, callOptions).catch(async (error: unknown) => {
           const made = await provider.findServerByIdempotencyKey(request.idempotencyKey, callOptions);
-          if (made !== undefined) this.#bootOnce(made, request.name, request.bootstrap.userData);
+          if (made !== undefined) this.#bootOnce(provider, made, request.name, request.bootstrap.userData);
           throw error;
         });
-        this.#bootOnce(server, request.name, request.bootstrap.userData);
+        this.#bootOnce(provider, server, request.name, request.bootstrap.userData);
         return server;
       },
       deleteServer: async (id, callOptions) => {
@@ -269,11 +294,11 @@ export class FakeGuestFleet {
       },
       rebootServer: async (id, callOptions) => {
         await provider.rebootServer(id, callOptions);
-        void this.reboot(id).catch(() => undefined);
+        void this.#rebootWhenRunning(provider, id);
       },
       resizeServer: async (id, flavor, callOptions) => {
         await provider.resizeServer(id, flavor, callOptions);
-        void this.reboot(id).catch(() => undefined);
+        void this.#rebootWhenRunning(provider, id);
       },
     };
     return wrapped;
