@@ -106,7 +106,8 @@ export async function runUp(options: UpOptions, output: OutputOptions): Promise<
   process.stderr.write('corral up: stopping\n');
   await removeDaemonInfo(options.stateDir);
   await api.close();
-  await stopFleet();
+  // The control plane first: fake guests stopping before it would be reported as silent guests.
   await embedded.close();
+  await stopFleet();
   await provider.close?.();
 }
