@@ -5,7 +5,7 @@
  * everything runs in temporary directories on loopback and is stopped and removed afterwards.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -119,6 +119,29 @@ describe('local commands', () => {
     expect(a.fingerprintSha256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     expect(first.stdout + second.stdout).not.toContain('PRIVATE KEY');
     expect((await stat(join(dir, 'pki-test', 'ca-key.pem'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('agent --check validates a bootstrap without connecting', async () => {
+    const { createCa, encodeAgentUserData, issueGuestCertificate } = await import('@corral/core');
+    const ca = await createCa();
+    const guest = await issueGuestCertificate(ca, { guestId: 'g-check' });
+    const file = join(dir, 'user-data');
+    const config = {
+      guestId: 'g-check',
+      instanceId: 'i-check',
+      broker: { url: 'mqtts://127.0.0.1:1', caPem: ca.certPem, certPem: guest.certPem, keyPem: guest.keyPem },
+      datastore: { manager: 'redis', version: '7', port: 6379 },
+      stateDir: join(dir, 'agent'),
+    };
+    await writeFile(file, encodeAgentUserData(config));
+    const run = await corralHere(['--json', 'agent', '--check', '--config', file]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ valid: true, guestId: 'g-check', manager: 'redis' });
+    expect(run.stdout).not.toContain('PRIVATE KEY');
+    await writeFile(file, encodeAgentUserData({ ...config, broker: { ...config.broker, url: 'http://nope' } }));
+    const bad = await corralHere(['agent', '--check', '--config', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/broker\.url/);
   });
 
   it('doctor without libvirtd names what is missing and the fix', async () => {
