@@ -195,7 +195,7 @@ describe('conductor', () => {
     const e = await guestTransport('guest-e');
     await e.cast(conductorTopic('guest-e'), 'heartbeat', { instanceId: 'guest-e', serviceStatus: 'HEALTHY' });
     await eventually(async () => (await statusOf('guest-e')) === 'HEALTHY', 5_000, 'healthy');
-    // Expiry is 1 s in these suites; the sweep runs every 100 ms.
+    // Expiry is 2 s in these suites; the sweep runs every 100 ms.
     await eventually(async () => (await statusOf('guest-e')) === 'FAILED_TIMEOUT_GUESTAGENT', 5_000, 'timeout');
     expect((await plane.instances.get('guest-e')).status).toBe('ERROR');
     await e.cast(conductorTopic('guest-e'), 'heartbeat', { instanceId: 'guest-e', serviceStatus: 'HEALTHY' });

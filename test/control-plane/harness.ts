@@ -39,9 +39,9 @@ export interface TestEnv {
 
 /** Short settings so failure paths end in seconds. */
 export const FAST = {
-  heartbeat: { intervalSeconds: 0.2, expiryMs: 1_000, sweepIntervalMs: 100 },
+  heartbeat: { intervalSeconds: 0.2, expiryMs: 2_000, sweepIntervalMs: 100 },
   lease: { leaseMs: 1_000, idleMs: 100 },
-  timeouts: { buildMs: 4_000, recoverMs: 3_000, deleteMs: 3_000, guestCallMs: 1_000, providerPollMs: 50 },
+  timeouts: { buildMs: 6_000, recoverMs: 3_000, deleteMs: 3_000, guestCallMs: 1_000, providerPollMs: 50 },
 } as const;
 
 /**
