@@ -5,7 +5,7 @@
  * everything runs in temporary directories on loopback and is stopped and removed afterwards.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -94,6 +94,26 @@ describe('the real executable', () => {
     const run = await corral(['instance', 'list', '--state-dir', dir]);
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/not reachable.*corral up/);
+  });
+});
+
+describe('corral up without libvirtd', () => {
+  it('exits 3 naming libvirtd and pointing at corral doctor', async () => {
+    const images = join(dir, 'images');
+    await mkdir(images, { recursive: true });
+    await writeFile(join(images, 'vmlinuz'), '');
+    await writeFile(join(images, 'initrd.img'), '');
+    const run = await corralHere([
+      'up',
+      '--image-dir',
+      images,
+      '--libvirt-uri',
+      `qemu:///system?socket=${join(dir, 'no-libvirt-sock')}`,
+      '--state-dir',
+      join(dir, 'no-libvirt'),
+    ]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/libvirtd is not reachable.*corral doctor/);
   });
 });
 

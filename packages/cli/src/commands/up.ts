@@ -42,11 +42,23 @@ async function libvirtProvider(options: UpOptions, logger: pino.Logger): Promise
     });
   }
   const { createLibvirtProvider } = await import('@corral/provider-libvirt');
-  return createLibvirtProvider({
+  const provider = createLibvirtProvider({
     uri: options.libvirtUri,
     images: [{ kind: 'kernel', name: 'corral-guest', kernel, initrd, cmdline: 'console=ttyS0 quiet' }],
     logger: logger.child({ component: 'provider-libvirt' }),
   });
+  // Fail now, not at the first create: a daemon whose provider cannot work is no use.
+  try {
+    await provider.listServers({ signal: AbortSignal.timeout(10_000) });
+  } catch (error) {
+    await provider.close?.();
+    throw new CliError(
+      `libvirtd is not reachable at ${options.libvirtUri} (${error instanceof Error ? error.message : String(error)}); ` +
+        'run `corral doctor` for the fix',
+      ExitCode.unavailable,
+    );
+  }
+  return provider;
 }
 
 export async function runUp(options: UpOptions, output: OutputOptions): Promise<void> {
