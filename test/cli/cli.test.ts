@@ -218,7 +218,7 @@ describe('corral up --provider fake: a real daemon', () => {
     }
   });
 
-  it('creates (with --wait), lists, shows, deletes; unknown ids exit 4', async () => {
+  it('creates (with --wait), lists, shows, restarts, deletes; unknown ids exit 4', async () => {
     const state = ['--state-dir', stateDir()];
     const created = await corralHere([
       'instance',
@@ -241,6 +241,18 @@ describe('corral up --provider fake: a real daemon', () => {
     const shown = await corralHere(['instance', 'show', view.id, ...state]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/status: +ACTIVE/);
+
+    const restarted = await corralHere(['instance', 'restart', view.id, '--json', ...state]);
+    expect(restarted.code).toBe(0);
+    expect((JSON.parse(restarted.stdout) as { status: string }).status).toBe('REBOOT');
+    let again = '';
+    for (let i = 0; i < 40 && again !== 'ACTIVE'; i++) {
+      await new Promise((done) => setTimeout(done, 250));
+      again = (
+        JSON.parse((await corralHere(['instance', 'show', view.id, '--json', ...state])).stdout) as { status: string }
+      ).status;
+    }
+    expect(again).toBe('ACTIVE');
 
     const flavor = await corralHere(['instance', 'create', 'x', '--flavor', 'huge', ...state]);
     expect(flavor.code).toBe(2);
