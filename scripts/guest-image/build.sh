@@ -67,6 +67,9 @@ agent=$(cd "$(dirname "$agent")" && pwd)/$(basename "$agent")
 
 mkdir -p "$cache/debs" "$cache/extract" "$out"
 out=$(cd "$out" && pwd)
+# One build at a time: tests of several suites may ask for the image at once, and they share the cache.
+exec 9>"$cache/.lock"
+flock 9
 
 # --- 1. Debian packages: downloaded once into the cache, never installed ----------------------------------
 # Libraries come from their Debian packages too (not from the host), so the guest matches Debian 12's ABI.

@@ -28,7 +28,8 @@ const manifest = {
     initrd: artifact(path.join(out, 'initrd.img')),
     layers: [
       { name: 'base', ...artifact(env('BASE')) },
-      { name: 'top', ...artifact(env('TOP')) },
+      // The top layer is packed afresh on every build and not kept: its digest is the record.
+      { name: 'top', ...artifact(env('TOP')), path: null },
     ],
   },
   inputs: {
