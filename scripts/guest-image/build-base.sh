@@ -83,4 +83,4 @@ printf 'root:x:0:\n' >"$stage/etc/group"
 
 find "$stage" -exec touch -h -d @0 {} +
 # compressor: exported by build.sh for the chosen --compress.
-(cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet) | compressor >"$BASE_OUT"
+(cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | compressor >"$BASE_OUT"

@@ -168,7 +168,7 @@ printf 'kernel=%s\nnode=%s\nredis=%s\nagent=%s (%s)\n' "$kver" "$node_version" "
   "$bundle_name" "$agent_kind" >"$stage/etc/corral/guest-release"
 # Fixed timestamps: the same inputs give the same bytes.
 find "$stage" -exec touch -h -d @0 {} +
-(cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --quiet | compressor >"$top")
+(cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --reproducible --quiet | compressor >"$top")
 
 # --- 4. Artifacts and manifest -----------------------------------------------------------------------------
 kernel_dir=$(extract "$(deb_of "$kernel_pkg")")
