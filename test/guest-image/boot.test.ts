@@ -61,10 +61,17 @@ const Manifest = z.object({
 /** Collects the serial console and lets a test wait for a line matching a pattern. */
 class Console {
   text = '';
+  private closed = false;
   private waiters: Array<() => void> = [];
 
   append(chunk: string): void {
     this.text += chunk;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** qemu has exited: nothing more will come, so waiting fails at once instead of at its time-out. */
+  close(): void {
+    this.closed = true;
     for (const wake of this.waiters.splice(0)) wake();
   }
 
@@ -73,6 +80,7 @@ class Console {
     for (;;) {
       const match = pattern.exec(this.text.slice(from));
       if (match) return match;
+      if (this.closed) throw new Error(`qemu exited before the console showed ${pattern}; console:\n${this.text}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`console did not show ${pattern} within ${timeoutMs} ms; console:\n${this.text}`);
       await new Promise<void>((resolve) => {
@@ -121,6 +129,8 @@ describe('guest image under QEMU TCG', () => {
       deliver = resolve;
       fail = reject;
     });
+    // Awaited by the boot test; this only keeps an early failure from surfacing as an unhandled rejection.
+    report.catch(() => undefined);
     server = createServer((socket) => {
       probeSocket = socket;
       let buffered = '';
@@ -153,7 +163,12 @@ describe('guest image under QEMU TCG', () => {
     spawnedAt = Date.now();
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     qemu = child;
-    qemuExit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    qemuExit = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        guestConsole.close();
+        resolve(code);
+      }),
+    );
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => guestConsole.append(chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => guestConsole.append(chunk));
   }, 900_000);
