@@ -40,6 +40,7 @@ const ProbeReport = z.object({
     userDataBytes: z.number(),
     userDataSha256: z.string(),
   }),
+  blkid: z.string(),
   agentPid: z.number().nullable(),
   hostname: z.string(),
   stateDirWritable: z.boolean(),
@@ -227,6 +228,8 @@ describe('guest image under QEMU TCG', () => {
     expect(probe.seed).toMatchObject({ dir: '/run/corral/seed', kind: 'nocloud' });
     expect(probe.seed.files).toEqual(['meta-data', 'user-data']);
     expect(probe.seed.userDataSha256).toBe(sha256(userData));
+    // The agent's own seed search runs blkid; the image's stand-in must report the seed.
+    expect(probe.blkid).toBe('/dev/sr0: LABEL="cidata" TYPE="iso9660"');
     expect(probe.hostname).toBe('guest-image-test');
     expect(probe.stateDirWritable).toBe(true);
     expect(probe.agentPid).toBeGreaterThan(1);

@@ -90,6 +90,13 @@ async function main() {
     redisVersion: execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim(),
     redisPingMs: uptimeMs() - redisStartMs,
     seed: seedReport(),
+    blkid: (() => {
+      try {
+        return execFileSync('blkid', [], { encoding: 'utf8', timeout: 10_000 }).trim();
+      } catch (error) {
+        return `error: ${error instanceof Error ? error.message : String(error)}`;
+      }
+    })(),
     agentPid: agentPid(),
     hostname: require('node:os').hostname(),
     release: fs.readFileSync('/etc/corral/guest-release', 'utf8'),
