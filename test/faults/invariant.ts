@@ -31,9 +31,16 @@ export async function checkInvariant(env: TestEnv): Promise<InvariantReport> {
   const deleted = instances.filter((i) => i.deletedAt !== null);
   let active = 0;
   let errored = 0;
-  for (const instance of live) {
+  // A status may lag a heartbeat interval behind a reconnect: give the conductor a few beats to catch up.
+  const deadline = Date.now() + 3_000;
+  let settledLive = live;
+  while (Date.now() < deadline && settledLive.some((i) => i.taskStatus === 'NONE' && i.serviceStatus !== 'HEALTHY')) {
+    await sleep(200);
+    settledLive = (await allInstances(env)).filter((i) => i.deletedAt === null);
+  }
+  for (const instance of settledLive) {
     const server = instance.serverId === null ? undefined : byId.get(instance.serverId);
-    const where = `${instance.name} (${instance.taskStatus}, server ${server?.status}, service ${instance.serviceStatus})`;
+    const where = `${instance.name} (${instance.taskStatus}, server ${server?.status}, service ${instance.serviceStatus}, guest reports ${[...env.fleet.guests.values()].find((g) => g.instanceId === instance.id)?.status})`;
     if (instance.taskStatus === 'NONE') {
       // The store does not mirror the server's status: the provider is asked.
       expect(server?.status, where).toBe('ACTIVE');
