@@ -48,7 +48,7 @@ const started = Date.now();
 const say = (text: string) =>
   process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
 const describe = (v: InstanceView) =>
-  `${v.status.padEnd(7)} task=${v.taskStatus} server=${v.serverStatus ?? '-'} service=${v.serviceStatus}`;
+  `${v.status.padEnd(7)} task=${v.taskStatus} service=${v.serviceStatus}${v.fault ? ` fault: ${v.fault.message}` : ''}`;
 
 async function main(): Promise<void> {
   if (args.until !== 'active' && args.until !== 'server-active')
@@ -67,7 +67,11 @@ async function main(): Promise<void> {
     datastores: createDefaultCatalog({ images: { openstack: args.image } }),
     guestHostAddress: args['guest-host'],
     logger,
-    controlPlane: { heartbeat: { intervalSeconds: 5 }, timeouts: { buildMs: timeoutMs } },
+    controlPlane: {
+      heartbeat: { intervalSeconds: 5 },
+      // Without a guest (server-active), delete's best-effort stop_db call waits this long for an answer.
+      timeouts: { buildMs: timeoutMs, ...(args.until === 'server-active' ? { guestCallMs: 3_000 } : {}) },
+    },
   });
   const { instances } = embedded.controlPlane;
   const watching = new AbortController();
@@ -84,14 +88,15 @@ async function main(): Promise<void> {
     })().catch(() => undefined);
 
     if (args.until === 'server-active') {
-      const view = await instances.waitFor(created.id, (v) => v.serverStatus === 'ACTIVE' || v.status === 'ERROR', {
+      // The control plane records the server id; Nova's own status is the provider's to report.
+      const view = await instances.waitFor(created.id, (v) => v.serverId !== null || v.status === 'ERROR', {
         timeoutMs,
       });
-      if (view.serverStatus !== 'ACTIVE' || view.serverId === null)
-        throw new Error(`the server did not reach ACTIVE: ${view.fault?.message ?? view.status}`);
-      say(`server ${view.serverId} is ACTIVE in Nova (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      if (view.serverId === null) throw new Error(`no server was made: ${view.fault?.message ?? view.status}`);
+      const server = await provider.waitForServer(view.serverId, { timeoutMs });
+      say(`server ${server.id} is ${server.status} in Nova (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       const admin = args['admin-cloud'] ? createOpenStackProvider({ cloud: args['admin-cloud'], logger }) : provider;
-      const userData = await admin.getServerUserData(view.serverId);
+      const userData = await admin.getServerUserData(server.id);
       if (userData === undefined) throw new Error('no user_data on the server (is --admin-cloud an admin?)');
       const bootstrap = AgentConfigSchema.parse(decodeAgentUserData(userData));
       if (bootstrap.instanceId !== created.id) throw new Error('the user_data belongs to another instance');
@@ -122,7 +127,10 @@ async function main(): Promise<void> {
     const before = await instances.get(created.id);
     // A server that will never hear from its guest (server-active mode) is still building: force the delete.
     await instances.delete(created.id, { force: args.until === 'server-active' });
-    await instances.waitFor(created.id, (v) => v.status === 'DELETED', { timeoutMs: 5 * 60_000 });
+    const gone = await instances.waitFor(created.id, (v) => v.status === 'DELETED' || v.status === 'ERROR', {
+      timeoutMs: 5 * 60_000,
+    });
+    if (gone.status !== 'DELETED') throw new Error(`delete ended ${gone.status}: ${gone.fault?.message ?? '-'}`);
     if (before.serverId && (await provider.listServers()).some((server) => server.id === before.serverId))
       throw new Error(`server ${before.serverId} is still there after delete`);
     say('deleted: the server is gone');

@@ -1,0 +1,67 @@
+/**
+ * examples/openstack.ts --until server-active, run as a user runs it (a child process, OS_* variables for
+ * credentials) against provider-openstack's in-process fake cloud (Keystone/Nova/Glance/Neutron on 127.0.0.1,
+ * Zed-shaped answers). The real test cloud (scripts/openstack/setup.sh) is covered by the provider's own
+ * suites; this checks the example's flow: create through the control plane, Nova ACTIVE, the bootstrap read
+ * back as admin. No setup script needed.
+ *
+ * It runs with --keep: the delete leg currently ends DELETE_ERROR on OpenStack (provider-openstack's
+ * watchServer returns without a DELETED when the server is already gone at its first poll, which it is after
+ * deleteServer waited for the 404; core's awaitServerGone then reports a timeout). The example reports that
+ * failure as it is; once fixed, drop --keep and check "deleted: the server is gone".
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeCloud } from '../../packages/provider-openstack/src/testing/fake-cloud.js';
+
+const root = resolve(import.meta.dirname, '..', '..');
+
+describe('examples/openstack.ts --until server-active', () => {
+  let cloud: FakeCloud;
+  let dir: string;
+  beforeAll(async () => {
+    cloud = await new FakeCloud({ activeAfterMs: 300, deleteAfterMs: 200 }).start();
+    dir = await mkdtemp(join(tmpdir(), 'corral-openstack-example-'));
+  });
+  afterAll(async () => {
+    await cloud.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates the server through the control plane and sees it ACTIVE with its bootstrap', async () => {
+    const { OS_CLOUD: _unused, ...env } = process.env;
+    const args = ['--image', 'corral-test-image', '--flavor', 'm1.tiny', '--until', 'server-active', '--keep'];
+    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'examples/openstack.ts', ...args, '--state-dir', dir],
+        {
+          cwd: root,
+          timeout: 90_000,
+          env: {
+            ...env,
+            OS_AUTH_URL: cloud.authUrl,
+            OS_USERNAME: 'admin',
+            OS_PASSWORD: 'secret',
+            OS_USER_DOMAIN_NAME: 'Default',
+            OS_PROJECT_NAME: 'admin',
+            OS_PROJECT_DOMAIN_NAME: 'Default',
+          },
+        },
+        (error, stdout, stderr) => done({ code: error ? 1 : 0, stdout, stderr }),
+      );
+    });
+    expect(run.stderr).not.toMatch(/failed/);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/server \S+ is ACTIVE in Nova/);
+    expect(run.stdout).toMatch(
+      /bootstrap delivered: guest \S+, broker mqtts:\/\/10\.0\.2\.2:\d+, manager redis, certificate and key present/,
+    );
+    expect(run.stdout).not.toContain('PRIVATE KEY');
+    expect(run.stdout).toMatch(/kept /);
+    expect([...cloud.servers.values()].filter((server) => server.deletedAt === undefined)).toHaveLength(1);
+  });
+});
