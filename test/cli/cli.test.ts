@@ -254,6 +254,13 @@ describe('corral up --provider fake: a real daemon', () => {
     }
     expect(again).toBe('ACTIVE');
 
+    // Without --json: progress lines on stderr (not a terminal here), the instance on stdout.
+    const plain = await corralHere(['instance', 'create', 'cli-plain', '--flavor', 'small', '--wait', ...state]);
+    expect(plain.code).toBe(0);
+    expect(plain.stderr).toMatch(/… cli-plain: BUILD/);
+    expect(plain.stderr).toMatch(/✔ cli-plain: ACTIVE after [\d.]+ s/);
+    expect(plain.stdout).toMatch(/status: +ACTIVE/);
+
     const flavor = await corralHere(['instance', 'create', 'x', '--flavor', 'huge', ...state]);
     expect(flavor.code).toBe(2);
     expect(flavor.stderr).toMatch(/flavor/);
