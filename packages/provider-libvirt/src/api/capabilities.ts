@@ -72,6 +72,8 @@ async function runKvmProbe(connection: LibvirtConnection, options: KvmProbeOptio
   const xml =
     `<domain type='${type}'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>` +
     `<os><type arch='x86_64' machine='pc'>hvm</type>${boot}</os>` +
+    // The CPU servers get: host-passthrough makes QEMU set MSRs (e.g. 0x10a) that a broken KVM refuses at start.
+    (type === 'kvm' ? `<cpu mode='host-passthrough'/>` : '') +
     `<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>` +
     `<devices><memballoon model='none'/></devices></domain>`;
   let dom: Awaited<ReturnType<Domains['createTransient']>>;

@@ -9,6 +9,12 @@ describe('ISO 9660 writer', () => {
   const date = new Date('2026-01-02T03:04:05Z');
   const iso = buildNoCloudSeed({ instanceId: 'i-1', userData: '#cloud-config\nfoo: bar\n' }, date);
 
+  it('is padded to 300 KiB and says so in its volume space size, so label probes that read 68 KiB find it', () => {
+    // busybox findfs (the guest's seed search) refused the unpadded 54 KiB seed: its probe read came up short.
+    expect(iso.byteLength).toBeGreaterThanOrEqual(150 * 2048);
+    expect(new DataView(iso.buffer, iso.byteOffset).getUint32(16 * 2048 + 80, true)).toBe(iso.byteLength / 2048);
+  });
+
   it('writes a primary and a Joliet descriptor labelled cidata, and a terminator', () => {
     expect(iso.byteLength % 2048).toBe(0);
     expect(iso[16 * 2048]).toBe(1);

@@ -5,6 +5,8 @@
  */
 
 const SECTOR = 2048;
+/** 150 sectors (300 KiB) of room at the least, as mkisofs pads. */
+const MIN_SECTORS = 150;
 
 export interface IsoFile {
   /** The name as the guest should see it (Joliet): up to 64 characters, no slash. */
@@ -148,7 +150,9 @@ export function buildIso(options: IsoOptions): Uint8Array {
     next += Math.max(1, Math.ceil(file.data.byteLength / SECTOR));
     return extent;
   });
-  const totalSectors = next;
+  // Padded like mkisofs's -pad: probes such as busybox's findfs/blkid read 68 KiB from the start and treat a
+  // shorter device as unreadable, so a tiny seed ISO would go unseen by the guest.
+  const totalSectors = Math.max(next, MIN_SECTORS);
   const image = new Uint8Array(totalSectors * SECTOR);
   const view = new DataView(image.buffer);
 
