@@ -1,5 +1,5 @@
 import type { StatusEventBus } from '../../instance/events.js';
-import type { Bootstrap, Provider } from '../../provider/types.js';
+import type { Bootstrap, Provider, ServerStatus } from '../../provider/types.js';
 
 /**
  * What the flows need from the rest of the control plane. Each is a narrow port that `control-plane.ts`
@@ -30,7 +30,12 @@ export interface InstancePort {
   get(id: string): Promise<FlowInstance | undefined>;
   update(
     id: string,
-    patch: { serverId?: string | null; certificateSerial?: string | null; flavor?: string },
+    patch: {
+      serverId?: string | null;
+      serverStatus?: ServerStatus | null;
+      certificateSerial?: string | null;
+      flavor?: string;
+    },
   ): Promise<void>;
   serviceStatus(id: string): Promise<ServiceStatusMark | undefined>;
   /** Marks the instance deleted (its records kept for audit, its status DELETED). */

@@ -167,8 +167,14 @@ export async function awaitServerGone(
   options.signal.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => local.abort(new Error('deadline')), Math.max(0, options.deadlineAt - Date.now()));
   try {
-    for await (const server of serverStates(provider, id, options.pollMs, local.signal)) {
-      if (server.status === 'DELETED') return;
+    while (!local.signal.aborted) {
+      for await (const server of serverStates(provider, id, options.pollMs, local.signal)) {
+        if (server.status === 'DELETED') return;
+      }
+      // A provider's watch may end on a 404 without a DELETED state: ask (NotFound ends the wait), else watch on.
+      if (local.signal.aborted) break;
+      await provider.getServer(id, { signal: local.signal });
+      await deadline(Date.now() + options.pollMs, local.signal);
     }
   } catch (error) {
     if (error instanceof NotFoundError) return;
