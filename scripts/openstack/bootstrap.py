@@ -5,12 +5,14 @@ Run with Debian's python3 (/usr/bin/python3: openstacksdk and keystoneauth come 
 
   bootstrap.py identity [--cinder]   projects, users, roles, services and endpoints (needs only keystone)
   bootstrap.py resources             flavors, the test image, the shared network (needs the other APIs)
+  bootstrap.py warm-neutron          one query in each neutron worker, before nova asks it for ports
 
 Every step looks before it creates, so a re-run changes nothing. The credentials are the fixed test-only
 values of a cloud that listens on loopback only (see setup.sh); they are not secrets.
 """
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import openstack
 
@@ -38,6 +40,7 @@ NETWORK_NAME = "corral-net"
 SUBNET_NAME = "corral-subnet"
 SUBNET_CIDR = "192.168.77.0/24"
 PHYSNET = "physnet1"
+WARM_PARALLEL = 4  # twice neutron's uwsgi processes
 
 
 def say(message: str) -> None:
@@ -202,6 +205,27 @@ def ensure_network(conn) -> None:
         say(f"created subnet {SUBNET_CIDR}")
 
 
+def warm_neutron(conn) -> None:
+    """Under uwsgi each neutron worker answers its first GET /v2.0/ports with a 500 (a model not loaded
+    yet) unless another query ran in that worker first. Pairs of parallel requests reach every worker
+    (one thread each); then every port listing must succeed."""
+    url = conn.network.get_endpoint().rstrip("/")  # ends in /v2.0
+
+    def get(path: str) -> int:
+        return conn.session.get(f"{url}/{path}", raise_exc=False).status_code
+
+    with ThreadPoolExecutor(max_workers=WARM_PARALLEL) as pool:
+        for _ in range(3):
+            list(pool.map(get, ["networks?limit=1"] * WARM_PARALLEL))
+        for _ in range(20):
+            codes = list(pool.map(get, ["ports?limit=1"] * WARM_PARALLEL))
+            if all(code == 200 for code in codes):
+                return
+            say(f"neutron warm-up: port listing answered {codes}, again")
+            list(pool.map(get, ["networks?limit=1"] * WARM_PARALLEL))
+    raise RuntimeError("neutron keeps answering GET /v2.0/ports with errors")
+
+
 def resources() -> None:
     conn = connect()
     ensure_flavors(conn)
@@ -215,6 +239,8 @@ def main(argv: list[str]) -> int:
         identity("--cinder" in argv[2:])
     elif len(argv) == 2 and argv[1] == "resources":
         resources()
+    elif len(argv) == 2 and argv[1] == "warm-neutron":
+        warm_neutron(connect())
     else:
         print(__doc__, file=sys.stderr)
         return 2

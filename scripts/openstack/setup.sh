@@ -22,6 +22,9 @@ RABBIT_PASS=corral-rabbit-pass
 ADMIN_PASS=corral-admin-pass
 DEMO_PASS=corral-demo-pass
 FAKE_HOST=corral-fake
+# Cinder (fake volume driver) is on unless CORRAL_OPENSTACK_CINDER=0.
+CINDER=${CORRAL_OPENSTACK_CINDER:-1}
+[ "$CINDER" = 0 ] || CINDER=1
 mkdir -p "$LOG_DIR" "$STATE_DIR"
 started=$SECONDS
 
@@ -116,6 +119,9 @@ step "packages (about 2.5 min on a bare machine)"
 apt_install mariadb-server rabbitmq-server python3-pymysql keystone python3-openstackclient \
   python3-openstacksdk glance placement-api nova-api nova-conductor nova-scheduler nova-compute \
   neutron-server curl 2>>"$LOG" >>"$LOG" || fail "apt-get install failed"
+if [ "$CINDER" = 1 ]; then
+  apt_install cinder-api cinder-scheduler cinder-volume 2>>"$LOG" >>"$LOG" || fail "apt-get install failed"
+fi
 
 step "mariadb and rabbitmq on 127.0.0.1"
 put "$CONF/mariadb.cnf" /etc/mysql/mariadb.conf.d/99-corral.cnf root mariadb
@@ -161,11 +167,19 @@ put "$CONF/nova.conf" /etc/nova/nova.conf nova nova
 put "$CONF/nova-compute.conf" /etc/nova/nova-compute.conf nova nova-compute
 put "$CONF/neutron.conf" /etc/neutron/neutron.conf neutron neutron-api
 put "$CONF/ml2_conf.ini" /etc/neutron/plugins/ml2/ml2_conf.ini neutron neutron-api
+if [ "$CINDER" = 1 ]; then
+  put "$CONF/cinder.conf" /etc/cinder/cinder.conf cinder cinder
+  uwsgi_defaults cinder-api 8776 /etc/cinder/cinder-api-uwsgi.ini 1 1
+  [ -z "${changed[cinder]:-}" ] || for name in cinder-api cinder-scheduler cinder-volume; do changed[$name]=1; done
+  install -d -o cinder -g cinder /var/lib/cinder/tmp
+fi
 uwsgi_defaults keystone 5000 /etc/keystone/keystone-uwsgi.ini 2 4
 uwsgi_defaults placement-api 8778 /etc/placement/placement-api-uwsgi.ini 1 4
+# One thread per process for the eventlet-based APIs: neutron under uwsgi threads deadlocks ("greenlet.error:
+# cannot switch to a different thread") once requests overlap. Each neutron worker needs a warm-up
+# query before its first GET /v2.0/ports (bootstrap.py resources does it).
 uwsgi_defaults nova-api 8774 /etc/nova/nova-api-uwsgi.ini 2 1
-# One neutron process: each worker needs its own warm-up query (see warm_neutron below).
-uwsgi_defaults neutron-server 9696 /etc/neutron/neutron-api-uwsgi.ini 1 8
+uwsgi_defaults neutron-server 9696 /etc/neutron/neutron-api-uwsgi.ini 2 1
 # neutron-api's init script sources /etc/default/neutron-server (its NAME); restart follows either.
 [ -n "${changed[neutron-server]:-}" ] && changed[neutron-api]=1
 if [ -n "${changed[nova]:-}" ]; then
@@ -190,7 +204,7 @@ keystone_chain() {
     --bootstrap-public-url http://127.0.0.1:5000/v3/ --bootstrap-region-id RegionOne
   service_up keystone
   wait_api keystone http://127.0.0.1:5000/v3 90 /var/log/keystone/keystone.log
-  "$PY" "$here/bootstrap.py" identity >>"$LOG" 2>&1
+  "$PY" "$here/bootstrap.py" identity "$([ "$CINDER" = 1 ] && echo --cinder)" >>"$LOG" 2>&1
 }
 nova_chain() {
   stamped nova-db nova-common nova_db
@@ -238,7 +252,7 @@ run_job() {
 declare -A service_logs=(
   [keystone]=/var/log/keystone/keystone.log [glance]=/var/log/glance/glance-api.log
   [placement]=/var/log/placement/placement-api.log [neutron]=/var/log/neutron/neutron-api.log
-  [nova]=/var/log/nova/nova-manage.log
+  [nova]=/var/log/nova/nova-manage.log [cinder]=/var/log/cinder/cinder-manage.log
 )
 trap - ERR # the jobs report their own failures below
 glance_chain() {
@@ -254,6 +268,9 @@ run_job glance glance_chain
 run_job placement placement_chain
 run_job neutron neutron_chain
 run_job nova nova_chain
+if [ "$CINDER" = 1 ]; then
+  run_job cinder stamped cinder-db cinder-common as cinder cinder-manage db sync
+fi
 for name in "${!jobs[@]}"; do
   wait "${jobs[$name]}" || fail "$name step" "$LOG_DIR/$name.log" "${service_logs[$name]}"
 done
@@ -262,10 +279,14 @@ trap 'fail "command at line $LINENO of setup.sh (exit $?)"' ERR
 step "waiting for the APIs, then nova-compute $FAKE_HOST"
 wait_api glance http://127.0.0.1:9292/ 90 /var/log/glance/glance-api.log
 wait_api placement http://127.0.0.1:8778/ 90 /var/log/placement/placement-api.log
+wait_api neutron http://127.0.0.1:9696/ 90 /var/log/neutron/neutron-api.log
+"$PY" "$here/bootstrap.py" warm-neutron >>"$LOG" 2>&1 || fail "neutron warm-up" /var/log/neutron/neutron-api.log
 # Nova starts only now: nova-scheduler exits at start when the catalog has no placement endpoint yet, and
 # nova-compute's first resource report would fail with the next try a minute away.
 for name in nova-api nova-conductor nova-scheduler; do service_up "$name"; done
-wait_api neutron http://127.0.0.1:9696/ 90 /var/log/neutron/neutron-api.log
+if [ "$CINDER" = 1 ]; then
+  for name in cinder-api cinder-scheduler cinder-volume; do service_up "$name"; done
+fi
 wait_api nova http://127.0.0.1:8774/v2.1 90 /var/log/nova/nova-api.log
 service_up nova-compute
 
@@ -287,6 +308,16 @@ provider_ready() {
 }
 wait_for "placement inventory of $FAKE_HOST" 120 provider_ready 2>>"$LOG" ||
   fail "the fake compute did not report to placement" /var/log/nova/nova-compute.log
+
+if [ "$CINDER" = 1 ]; then
+  wait_api cinder http://127.0.0.1:8776/ 90 /var/log/cinder/cinder-api.log
+  cinder_volume_up() {
+    [ -n "$(sql "SELECT id FROM cinder.services WHERE \`binary\` = 'cinder-volume' AND deleted = 0 AND
+      disabled = 0 AND COALESCE(updated_at, created_at) > UTC_TIMESTAMP() - INTERVAL 60 SECOND LIMIT 1")" ]
+  }
+  wait_for "cinder-volume to report" 120 cinder_volume_up 2>>"$LOG" ||
+    fail "cinder-volume is not up" /var/log/cinder/cinder-volume.log /var/log/cinder/cinder-scheduler.log
+fi
 
 step "flavors, image, network"
 "$PY" "$here/bootstrap.py" resources >>"$LOG" 2>&1 ||
@@ -321,4 +352,5 @@ mkdir -p /etc/openstack "$repo/.cache/openstack"
 printf '%s\n' "$clouds" >/etc/openstack/clouds.yaml
 printf '%s\n' "$clouds" >"$repo/.cache/openstack/clouds.yaml"
 
-step "ready in $((SECONDS - started))s: keystone :5000 glance :9292 placement :8778 nova :8774 neutron :9696"
+step "ready in $((SECONDS - started))s: keystone :5000 glance :9292 placement :8778 nova :8774 neutron :9696$(
+  [ "$CINDER" = 1 ] && echo " cinder :8776")"

@@ -1,7 +1,7 @@
 // Smoke test of the one-node OpenStack test cloud itself, with plain fetch (no corral client code), so a
 // broken cloud is told apart from a broken client. Needs scripts/setup/60-openstack.sh (run by
 // scripts/setup/all.sh), which starts keystone :5000, glance :9292, placement :8778, nova :8774 and
-// neutron :9696 on 127.0.0.1 and writes /etc/openstack/clouds.yaml.
+// neutron :9696 and cinder :8776 (fake volume driver) on 127.0.0.1 and writes /etc/openstack/clouds.yaml.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -92,8 +92,9 @@ async function call(session: Session, type: string, path: string, init: RequestI
       'x-auth-token': session.token,
       accept: 'application/json',
       'content-type': 'application/json',
-      // 2.37+ requires `networks` on create, which is what the provider sends.
-      'openstack-api-version': 'compute 2.37',
+      // 2.37+ requires `networks` on create, which is what the provider sends. Cinder answers 400 to a
+      // version header naming another service, so only compute gets one.
+      ...(type === 'compute' ? { 'openstack-api-version': 'compute 2.37' } : {}),
     },
   });
 }
@@ -105,12 +106,12 @@ async function json<T>(response: Response, schema: z.ZodType<T>): Promise<T> {
 }
 
 async function waitForServer(session: Session, id: string, until: (status: string | 404) => boolean) {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const response = await call(session, 'compute', `/servers/${id}`);
     const status = response.status === 404 ? 404 : (await json(response, ServerBody)).server.status;
     if (until(status)) return status;
-    if (Date.now() > deadline) throw new Error(`server ${id} still ${status} after 60 s`);
+    if (Date.now() > deadline) throw new Error(`server ${id} still ${status} after 120 s`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -125,18 +126,20 @@ describe('openstack test cloud (scripts/setup/60-openstack.sh)', () => {
   });
 
   afterAll(async () => {
-    // Delete whatever this run created, even after a failure.
+    // Delete whatever this run created, even after a failure (the deletes run side by side).
     if (!demo) return;
     const list = await call(demo, 'compute', `/servers?name=${encodeURIComponent(`^${NAME_PREFIX}`)}`);
     const body = z.object({ servers: z.array(z.object({ id: z.string() })) }).parse(await list.json());
-    for (const server of body.servers) {
-      await call(demo, 'compute', `/servers/${server.id}`, { method: 'DELETE' });
-      await waitForServer(demo, server.id, (status) => status === 404);
-    }
+    await Promise.all(
+      body.servers.map(async (server) => {
+        await call(demo, 'compute', `/servers/${server.id}`, { method: 'DELETE' });
+        await waitForServer(demo, server.id, (status) => status === 404);
+      }),
+    );
   });
 
   it('issues project tokens whose catalog has every core service on loopback', () => {
-    for (const type of ['identity', 'compute', 'image', 'network', 'placement']) {
+    for (const type of ['identity', 'compute', 'image', 'network', 'placement', 'volumev3', 'block-storage']) {
       expect(demo.endpoint(type)).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
     }
     expect(demo.endpoint('compute')).toBe('http://127.0.0.1:8774/v2.1');
@@ -175,39 +178,63 @@ describe('openstack test cloud (scripts/setup/60-openstack.sh)', () => {
     expect(networks.networks[0]?.subnets).toHaveLength(1);
   });
 
+  it('creates a volume on the fake Cinder backend and deletes it', async () => {
+    const Volume = z.object({ volume: z.object({ id: z.string(), status: z.string() }) });
+    const created = await call(demo, 'volumev3', '/volumes', {
+      method: 'POST',
+      body: JSON.stringify({ volume: { size: 1, name: `${NAME_PREFIX}volume` } }),
+    });
+    const { id } = (await json(created, Volume)).volume;
+    try {
+      const deadline = Date.now() + 60_000;
+      let status = 'creating';
+      while (status === 'creating' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        status = (await json(await call(demo, 'volumev3', `/volumes/${id}`), Volume)).volume.status;
+      }
+      expect(status).toBe('available');
+    } finally {
+      expect((await call(demo, 'volumev3', `/volumes/${id}`, { method: 'DELETE' })).status).toBe(202);
+    }
+  });
+
   it.each([
     ['on corral-net', 'net'],
     ['with networks "none"', 'none'],
-  ] as const)('runs a server %s on the fake driver to ACTIVE, then deletes it', async (_label, kind) => {
-    const images = await json(
-      await call(demo, 'image', '/v2/images?name=corral-test-image'),
-      z.object({ images: z.array(z.object({ id: z.string() })) }),
-    );
-    let networks: 'none' | { uuid: string }[] = 'none';
-    if (kind === 'net') {
-      const list = await json(
-        await call(demo, 'network', '/v2.0/networks?name=corral-net'),
-        z.object({ networks: z.array(z.object({ id: z.string() })) }),
+  ] as const)(
+    'runs a server %s on the fake driver to ACTIVE, then deletes it',
+    async (_label, kind) => {
+      const images = await json(
+        await call(demo, 'image', '/v2/images?name=corral-test-image'),
+        z.object({ images: z.array(z.object({ id: z.string() })) }),
       );
-      networks = list.networks.map((network) => ({ uuid: network.id }));
-    }
-    const created = await call(demo, 'compute', '/servers', {
-      method: 'POST',
-      body: JSON.stringify({
-        server: { name: `${NAME_PREFIX}${kind}`, flavorRef: '1', imageRef: images.images[0]?.id, networks },
-      }),
-    });
-    expect(created.status).toBe(202);
-    const { id } = (await json(created, z.object({ server: z.object({ id: z.string() }) }))).server;
+      let networks: 'none' | { uuid: string }[] = 'none';
+      if (kind === 'net') {
+        const list = await json(
+          await call(demo, 'network', '/v2.0/networks?name=corral-net'),
+          z.object({ networks: z.array(z.object({ id: z.string() })) }),
+        );
+        networks = list.networks.map((network) => ({ uuid: network.id }));
+      }
+      const created = await call(demo, 'compute', '/servers', {
+        method: 'POST',
+        body: JSON.stringify({
+          server: { name: `${NAME_PREFIX}${kind}`, flavorRef: '1', imageRef: images.images[0]?.id, networks },
+        }),
+      });
+      expect(created.status).toBe(202);
+      const { id } = (await json(created, z.object({ server: z.object({ id: z.string() }) }))).server;
 
-    const status = await waitForServer(demo, id, (s) => s === 'ACTIVE' || s === 'ERROR');
-    const server = (await json(await call(demo, 'compute', `/servers/${id}`), ServerBody)).server;
-    expect(server.fault?.message ?? status).toBe('ACTIVE');
-    const addresses = Object.values(server.addresses ?? {}).flat();
-    if (kind === 'net') expect(addresses[0]?.addr).toMatch(/^192\.168\.77\./);
-    else expect(addresses).toEqual([]);
+      const status = await waitForServer(demo, id, (s) => s === 'ACTIVE' || s === 'ERROR');
+      const server = (await json(await call(demo, 'compute', `/servers/${id}`), ServerBody)).server;
+      expect(server.fault?.message ?? status).toBe('ACTIVE');
+      const addresses = Object.values(server.addresses ?? {}).flat();
+      if (kind === 'net') expect(addresses[0]?.addr).toMatch(/^192\.168\.77\./);
+      else expect(addresses).toEqual([]);
 
-    expect((await call(demo, 'compute', `/servers/${id}`, { method: 'DELETE' })).status).toBe(204);
-    expect(await waitForServer(demo, id, (s) => s === 404)).toBe(404);
-  });
+      expect((await call(demo, 'compute', `/servers/${id}`, { method: 'DELETE' })).status).toBe(204);
+      expect(await waitForServer(demo, id, (s) => s === 404)).toBe(404);
+    },
+    300_000,
+  );
 });
