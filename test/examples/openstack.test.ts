@@ -4,11 +4,7 @@
  * Zed-shaped answers). The real test cloud (scripts/openstack/setup.sh) is covered by the provider's own
  * suites; this checks the example's flow: create through the control plane, Nova ACTIVE, the bootstrap read
  * back as admin. No setup script needed.
- *
- * It runs with --keep: the delete leg currently ends DELETE_ERROR on OpenStack (provider-openstack's
- * watchServer returns without a DELETED when the server is already gone at its first poll, which it is after
- * deleteServer waited for the 404; core's awaitServerGone then reports a timeout). The example reports that
- * failure as it is; once fixed, drop --keep and check "deleted: the server is gone".
+ * The delete leg runs too: the server must be gone from the cloud afterwards.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -31,9 +27,9 @@ describe('examples/openstack.ts --until server-active', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates the server through the control plane and sees it ACTIVE with its bootstrap', async () => {
+  it('creates the server through the control plane, sees it ACTIVE with its bootstrap, and deletes it', async () => {
     const { OS_CLOUD: _unused, ...env } = process.env;
-    const args = ['--image', 'corral-test-image', '--flavor', 'm1.tiny', '--until', 'server-active', '--keep'];
+    const args = ['--image', 'corral-test-image', '--flavor', 'm1.tiny', '--until', 'server-active'];
     const run = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
       execFile(
         process.execPath,
@@ -61,7 +57,7 @@ describe('examples/openstack.ts --until server-active', () => {
       /bootstrap delivered: guest \S+, broker mqtts:\/\/10\.0\.2\.2:\d+, manager redis, certificate and key present/,
     );
     expect(run.stdout).not.toContain('PRIVATE KEY');
-    expect(run.stdout).toMatch(/kept /);
-    expect([...cloud.servers.values()].filter((server) => server.deletedAt === undefined)).toHaveLength(1);
+    expect(run.stdout).toMatch(/deleted: the server is gone/);
+    expect([...cloud.servers.values()].filter((server) => server.deletedAt === undefined)).toHaveLength(0);
   });
 });
