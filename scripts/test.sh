@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup/all.sh
 npm ci --no-audit --no-fund
 npm run build
+# The micro guest image (kernel + initramfs with the agent bundle just built) for the real-VM suites.
+bash scripts/guest-image/build.sh --agent packages/agent/dist/corral-agent.mjs
 npm run lint
 npm test

@@ -36,7 +36,7 @@ describe('libvirt end to end: real VM, real agent, real redis', () => {
   let embedded: EmbeddedControlPlane;
 
   beforeAll(async () => {
-    for (const file of ['vmlinuz', 'initrd.img']) {
+    for (const file of ['vmlinux', 'initrd.img']) {
       await access(join(imageDir, file)).catch(() => {
         throw new Error(`${join(imageDir, file)} is missing: run bash scripts/guest-image/build.sh first`);
       });
@@ -49,7 +49,7 @@ describe('libvirt end to end: real VM, real agent, real redis', () => {
         {
           kind: 'kernel',
           name: 'corral-guest',
-          kernel: join(imageDir, 'vmlinuz'),
+          kernel: join(imageDir, 'vmlinux'),
           initrd: join(imageDir, 'initrd.img'),
           cmdline: 'console=ttyS0 quiet corral.seedwait=60',
         },
