@@ -120,7 +120,7 @@ export const createFlow: Flow<FlowDeps> = {
             });
         }
         ctx.deps.secrets.delete(ctx.taskId);
-        await ctx.deps.instances.update(ctx.instanceId, { serverId: server.id, serverStatus: server.status });
+        await ctx.deps.instances.update(ctx.instanceId, { serverId: server.id });
         if (server.status === 'ERROR') {
           throw new StepError(server.fault?.message ?? 'the provider reported the new server in ERROR', {
             taskStatus: CREATE_TASK_STATUSES.serverError,
@@ -206,12 +206,14 @@ export const createFlow: Flow<FlowDeps> = {
           signal: ctx.signal,
           what: 'waiting for the guest to prepare its datastore',
         });
-        // The guest answered from the server, so it runs; record what the provider says of it for the view.
+        // Record the server's status for the view once the provider says ACTIVE. Anything earlier would be
+        // stale at once (nothing follows the server after this task), and a stale BUILD would hold the
+        // composite status at BUILD while the guest is HEALTHY.
         const server = await ctx.deps
           .provider(instance.provider)
           .getServer(String(ctx.data.serverId), { signal: ctx.signal })
           .catch(() => undefined);
-        if (server !== undefined) await ctx.deps.instances.update(ctx.instanceId, { serverStatus: server.status });
+        if (server?.status === 'ACTIVE') await ctx.deps.instances.update(ctx.instanceId, { serverStatus: 'ACTIVE' });
         return undefined;
       },
     },
