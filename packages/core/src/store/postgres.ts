@@ -146,8 +146,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       // Every connection works in the store's schema.
       options: `-c search_path=${schema}`,
     });
-  // A client error while idle in the pool must not crash the process; the pool replaces the client.
-  if (ownsPool) pool.on('error', () => undefined);
+  // A client error must not crash the process: while idle in the pool (the pool replaces the client), and while
+  // checked out, e.g. the server restarting under a transaction (57P01); that query rejects, and the retry or
+  // the caller deals with it.
+  if (ownsPool) {
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
+  }
   const backend = new PostgresBackend(pool, ownsPool);
   try {
     if (schema !== 'public') {
