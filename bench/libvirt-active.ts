@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startEmbeddedControlPlane } from '@corral/core';
-import { createLibvirtProvider } from '@corral/provider-libvirt';
+import { corralGuestImage, createLibvirtProvider } from '@corral/provider-libvirt';
 import pino from 'pino';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -21,15 +21,7 @@ const imageDir = resolve(import.meta.dirname, '..', '.cache', 'guest-image');
 const logger = pino({ level: 'error' });
 const provider = createLibvirtProvider({
   namePrefix: 'corral-bench-',
-  images: [
-    {
-      kind: 'kernel',
-      name: 'corral-guest',
-      kernel: join(imageDir, 'vmlinux'),
-      initrd: join(imageDir, 'initrd.img'),
-      cmdline: 'console=ttyS0 quiet corral.seedwait=60',
-    },
-  ],
+  images: [corralGuestImage(imageDir)],
   cdromBus: 'sata',
   logger,
 });

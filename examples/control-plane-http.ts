@@ -55,10 +55,10 @@ async function makeProvider(
     });
     return { name: 'fake', provider: fleet.wrap(new FakeProvider({ buildMs: 300 })), stop: () => fleet.stopAll() };
   }
-  const { createLibvirtProvider } = await import('@corral/provider-libvirt');
-  const dir = args['image-dir'];
+  const { corralGuestImage, createLibvirtProvider } = await import('@corral/provider-libvirt');
   const provider = createLibvirtProvider({
-    images: [{ kind: 'kernel', name: 'corral-guest', kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') }],
+    images: [corralGuestImage(args['image-dir'])],
+    cdromBus: 'sata',
     logger,
   });
   return { name: 'libvirt', provider, stop: async () => provider.close?.() };

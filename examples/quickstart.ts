@@ -11,10 +11,10 @@
  * guest image in .cache/guest-image (scripts/guest-image/build.sh).
  */
 import { access } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type EmbeddedControlPlane, GuestApi, type InstanceView, startEmbeddedControlPlane } from '@corral/core';
-import { createLibvirtProvider } from '@corral/provider-libvirt';
+import { corralGuestImage, createLibvirtProvider } from '@corral/provider-libvirt';
 import pino from 'pino';
 
 const { values: args } = parseArgs({
@@ -46,17 +46,13 @@ function describe(view: InstanceView): string {
 
 async function main(): Promise<void> {
   const imageDir = args['image-dir'];
-  // The unpacked kernel: under software emulation QEMU boots it without first decompressing vmlinuz (5-20 s).
-  const kernel = join(imageDir, 'vmlinux');
-  const initrd = join(imageDir, 'initrd.img');
-  await requireFile(kernel, 'build the guest image with `bash scripts/guest-image/build.sh`');
-  await requireFile(initrd, 'build the guest image with `bash scripts/guest-image/build.sh`');
+  const image = corralGuestImage(imageDir);
+  await requireFile(image.kernel, 'build the guest image with `bash scripts/guest-image/build.sh`');
+  await requireFile(image.initrd, 'build the guest image with `bash scripts/guest-image/build.sh`');
 
   const logger = pino({ level: process.env.CORRAL_LOG_LEVEL ?? 'warn' });
   const provider = createLibvirtProvider({
-    images: [
-      { kind: 'kernel', name: 'corral-guest', kernel, initrd, cmdline: 'console=ttyS0 quiet corral.seedwait=60' },
-    ],
+    images: [image],
     // The micro image's init finds its seed on a SATA cdrom (q35's AHCI) fastest.
     cdromBus: 'sata',
     logger: logger.child({ component: 'provider-libvirt' }),

@@ -72,7 +72,7 @@ describe('bad input exits non-zero with a clear message', () => {
     ['instance restart, bad id', ['instance', 'restart', '../x'], 2, /<id>:/],
     ['up, bad port', ['up', '--api-port', '70000'], 2, /--api-port: must be 0-65535/],
     ['up, unknown provider', ['up', '--provider', 'aws'], 2, /--provider.*invalid/i],
-    ['up, missing guest image', ['up', '--image-dir', '/nonexistent'], 2, /--image-dir: .*vmlinuz is missing/],
+    ['up, missing guest image', ['up', '--image-dir', '/nonexistent'], 2, /--image-dir: .*vmlinux is missing/],
     ['datastore, unknown subcommand', ['datastore', 'drop'], 2, /unknown command 'drop'/],
     ['pki init, unknown option', ['pki', 'init', '--force'], 2, /unknown option '--force'/],
     ['agent, missing config', ['agent', '--config', '/nonexistent/user-data'], 2, /--config: cannot read/],
@@ -101,7 +101,7 @@ describe('corral up without libvirtd', () => {
   it('exits 3 naming libvirtd and pointing at corral doctor', async () => {
     const images = join(dir, 'images');
     await mkdir(images, { recursive: true });
-    await writeFile(join(images, 'vmlinuz'), '');
+    await writeFile(join(images, 'vmlinux'), '');
     await writeFile(join(images, 'initrd.img'), '');
     const run = await corralHere([
       'up',

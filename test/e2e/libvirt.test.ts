@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { type EmbeddedControlPlane, GuestApi, startEmbeddedControlPlane } from '@corral/core';
-import { createLibvirtProvider, type LibvirtProvider } from '@corral/provider-libvirt';
+import { corralGuestImage, createLibvirtProvider, type LibvirtProvider } from '@corral/provider-libvirt';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -45,15 +45,7 @@ describe('libvirt end to end: real VM, real agent, real redis', () => {
     const logger = pino({ level: 'warn' });
     provider = createLibvirtProvider({
       namePrefix,
-      images: [
-        {
-          kind: 'kernel',
-          name: 'corral-guest',
-          kernel: join(imageDir, 'vmlinux'),
-          initrd: join(imageDir, 'initrd.img'),
-          cmdline: 'console=ttyS0 quiet corral.seedwait=60',
-        },
-      ],
+      images: [corralGuestImage(imageDir)],
       cdromBus: 'sata',
       logger,
     });

@@ -54,7 +54,7 @@ export function buildProgram(): Command {
     .addOption(stateDirOption())
     .option(
       '--image-dir <dir>',
-      'guest image (vmlinuz, initrd.img) for libvirt (env CORRAL_IMAGE_DIR)',
+      'guest image (vmlinux, initrd.img) for libvirt (env CORRAL_IMAGE_DIR)',
       upDefaults.imageDir,
     )
     .option('--libvirt-uri <uri>', 'libvirt connection URI (env LIBVIRT_DEFAULT_URI)', upDefaults.libvirtUri)

@@ -1,5 +1,5 @@
 import { access, mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { type Provider, startEmbeddedControlPlane } from '@corral/core';
 import pino from 'pino';
 import { z } from 'zod';
@@ -31,9 +31,9 @@ export const upDefaults = {
 };
 
 async function libvirtProvider(options: UpOptions, logger: pino.Logger): Promise<Provider> {
-  const kernel = join(options.imageDir, 'vmlinuz');
-  const initrd = join(options.imageDir, 'initrd.img');
-  for (const file of [kernel, initrd]) {
+  const { corralGuestImage, createLibvirtProvider } = await import('@corral/provider-libvirt');
+  const image = corralGuestImage(options.imageDir);
+  for (const file of [image.kernel, image.initrd]) {
     await access(file).catch(() => {
       throw new CliError(
         `--image-dir: ${file} is missing; build the guest image with \`bash scripts/guest-image/build.sh\``,
@@ -41,10 +41,10 @@ async function libvirtProvider(options: UpOptions, logger: pino.Logger): Promise
       );
     });
   }
-  const { createLibvirtProvider } = await import('@corral/provider-libvirt');
   const provider = createLibvirtProvider({
     uri: options.libvirtUri,
-    images: [{ kind: 'kernel', name: 'corral-guest', kernel, initrd, cmdline: 'console=ttyS0 quiet' }],
+    images: [image],
+    cdromBus: 'sata',
     logger: logger.child({ component: 'provider-libvirt' }),
   });
   // Fail now, not at the first create: a daemon whose provider cannot work is no use.
