@@ -13,6 +13,13 @@ if [ -z "$(cluster_status)" ]; then
   log "creating cluster $version/main"
   pg_createcluster "$version" main >/dev/null
 fi
+# Some machine images ship the cluster's configuration owned by a uid that is not postgres; pg_ctlcluster then
+# refuses to start or restart it ("Config owner ... and data owner ... do not match"). Debian's owner is postgres.
+conf_dir=/etc/postgresql/$version/main
+if [ -d "$conf_dir" ] && [ "$(stat -c %U "$conf_dir/postgresql.conf")" != postgres ]; then
+  log "giving $conf_dir back to postgres"
+  chown -R postgres:postgres "$conf_dir"
+fi
 if [ "$(cluster_status)" != "online" ]; then
   log "starting cluster $version/main"
   pg_ctlcluster "$version" main start
