@@ -180,6 +180,13 @@ async function troveGuestAgent(): Promise<{ idleRssMb: number; note: string } | 
   } finally {
     await stop(child);
     docker.close();
+    // Trove's postgresql manager chowns the host's /etc/postgresql to its `database` user at start, after which
+    // pg_ctlcluster refuses to (re)start the shared cluster: give it back to postgres.
+    try {
+      execFileSync('chown', ['-R', 'postgres:postgres', '/etc/postgresql'], { stdio: 'ignore' });
+    } catch {
+      // No PostgreSQL configuration on this machine.
+    }
     // Trove's agent creates a `database` unix user at start; leave the machine as we found it.
     if (!hadDatabaseUser) {
       try {
