@@ -5,10 +5,11 @@
  *
  * A benchmark is a script `bench/<name>.ts` that prints one JSON object as its last line of output.
  * Numeric leaves become rows (`a.b.c` paths); a top-level `setup` and `anchor` string describe the run.
- * `npm run bench -- messaging libvirt-rpc` runs only the named ones.
+ * `npm run bench -- messaging libvirt-rpc` runs only the named ones and keeps the other benchmarks' latest
+ * figures in the report.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,7 +91,17 @@ function describeMachine() {
   };
 }
 
+async function readPrevious(): Promise<BenchResult[]> {
+  try {
+    const report = JSON.parse(await readFile(join(outDir, 'results.json'), 'utf8')) as { results?: BenchResult[] };
+    return report.results ?? [];
+  } catch {
+    return [];
+  }
+}
+
 async function main() {
+  const allNames = await listBenchmarks([]);
   const names = await listBenchmarks(process.argv.slice(2));
   const results: BenchResult[] = [];
   for (const name of names) {
@@ -101,6 +112,11 @@ async function main() {
   }
   const machine = describeMachine();
   await mkdir(outDir, { recursive: true });
+  // A run of some benchmarks updates their rows and keeps the others' latest figures.
+  const previous = await readPrevious();
+  const ran = new Set(results.map((result) => result.name));
+  results.push(...previous.filter((result) => !ran.has(result.name) && names.length < allNames.length));
+  results.sort((a, b) => a.name.localeCompare(b.name));
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify({ machine, results }, null, 2)}\n`);
   await writeFile(join(outDir, 'chart.svg'), renderChart(results));
   await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(machine, results));
