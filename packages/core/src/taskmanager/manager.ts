@@ -185,6 +185,13 @@ export class TaskManager<D> {
         log.warn({ step }, 'stopped working a task: lease lost or stopping');
         return;
       }
+      if (isTransientInfrastructureError(error)) {
+        // The store or a connection went away under the step (a database restart): not the task's failure.
+        // Leave the lease to lapse; the task resumes from its last checkpoint, and a step that had made
+        // something (a server) finds it again by its idempotency key.
+        log.warn({ step, err: error }, 'infrastructure unavailable mid-step; the task resumes when its lease lapses');
+        return;
+      }
       const fault = toFault(error, step);
       const taskStatus = (error instanceof StepError && error.options.taskStatus) || flow?.errorTaskStatus || 'ERROR';
       log.error({ step, taskStatus, fault: fault.message }, 'task failed');
@@ -212,6 +219,24 @@ export class TaskManager<D> {
       }
     }
   }
+}
+
+const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * A lost connection to the store (PostgreSQL shutting down or restarting: SQLSTATE 57P01-57P03, class 08
+ * connection exceptions, too many connections 53300; or the socket itself) rather than anything about the task.
+ */
+export function isTransientInfrastructureError(error: unknown): boolean {
+  if (error instanceof StepError || error instanceof ProviderError) return false;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (
+    typeof code === 'string' &&
+    (/^(57P0[1-3]|08[0-9A-Z]{3}|53300)$/.test(code) || TRANSIENT_SOCKET_CODES.has(code))
+  ) {
+    return true;
+  }
+  return error instanceof Error && /Connection terminated|connection error|terminating connection/i.test(error.message);
 }
 
 class LeaseLostError extends Error {
