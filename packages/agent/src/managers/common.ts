@@ -3,8 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { z } from 'zod';
 import { AgentError } from '../errors.js';
 import type { Health } from '../manager/types.js';
+
+/** Parses a manager's `datastore.options`; a bad one is CONFIG_INVALID naming the option and the rule. */
+export function parseManagerOptions<T extends z.ZodType>(schema: T, options: unknown): z.output<T> {
+  const parsed = schema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AgentError('CONFIG_INVALID', `datastore.options.${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  return parsed.data;
+}
 
 /** A password for a datastore's own admin account: 32 url-safe characters, never logged. */
 export function generatePassword(): string {

@@ -19,7 +19,15 @@ import { BaseManager } from '../../manager/base.js';
 import type { DatabaseSpec, Health, ManagerContext, PrepareRequest, UserInfo, UserSpec } from '../../manager/types.js';
 import { SupervisedProcess } from '../../process/supervised.js';
 import { lookupUser } from '../../process/users.js';
-import { checkName, debianPostgresBinDirs, findBinary, generatePassword, tailFile, waitHealthy } from '../common.js';
+import {
+  checkName,
+  debianPostgresBinDirs,
+  findBinary,
+  generatePassword,
+  parseManagerOptions,
+  tailFile,
+  waitHealthy,
+} from '../common.js';
 
 const run = promisify(execFile);
 
@@ -51,12 +59,7 @@ export class PostgresManager extends BaseManager {
 
   constructor(context: ManagerContext) {
     super(context);
-    const parsed = PostgresOptionsSchema.safeParse(context.datastore.options);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new AgentError('CONFIG_INVALID', `datastore.options.${issue?.path.join('.')}: ${issue?.message}`);
-    }
-    this.options = parsed.data;
+    this.options = parseManagerOptions(PostgresOptionsSchema, context.datastore.options);
     this.port = context.datastore.port ?? 5432;
     this.bindAddress = context.datastore.bindAddress ?? '0.0.0.0';
     if (process.getuid?.() === 0) {

@@ -4,7 +4,7 @@ import { AgentError } from '../../errors.js';
 import { BaseManager } from '../../manager/base.js';
 import type { DatabaseSpec, Health, ManagerContext, PrepareRequest, UserInfo, UserSpec } from '../../manager/types.js';
 import { SupervisedProcess } from '../../process/supervised.js';
-import { checkName, findBinary, generatePassword, tailFile, waitHealthy } from '../common.js';
+import { checkName, findBinary, generatePassword, parseManagerOptions, tailFile, waitHealthy } from '../common.js';
 import { checkRedisOverride, type RedisOptions, RedisOptionsSchema, renderAclFile, renderRedisConf } from './config.js';
 import { RespError, type RespValue, withRedis } from './resp.js';
 
@@ -31,12 +31,7 @@ export class RedisManager extends BaseManager {
 
   constructor(context: ManagerContext) {
     super(context);
-    const parsed = RedisOptionsSchema.safeParse(context.datastore.options);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new AgentError('CONFIG_INVALID', `datastore.options.${issue?.path.join('.')}: ${issue?.message}`);
-    }
-    this.options = parsed.data;
+    this.options = parseManagerOptions(RedisOptionsSchema, context.datastore.options);
     this.port = context.datastore.port ?? 6379;
     this.bindAddress = context.datastore.bindAddress ?? '0.0.0.0';
     const binary = this.options.binary ?? findBinary('redis-server', ['/usr/bin', '/usr/local/bin']) ?? 'redis-server';
