@@ -4,7 +4,7 @@
 # The `default` NAT network is never started (guests use QEMU user-mode networking only; nothing is bridged).
 source "$(dirname "$0")/lib.sh"
 
-apt_install libvirt-daemon-system libvirt-daemon qemu-system-x86 qemu-utils busybox-static cpio
+apt_install libvirt-daemon-system libvirt-daemon qemu-system-x86 qemu-utils busybox-static cpio openssl
 
 mkdir -p /var/run/libvirt /var/lib/corral/pool /var/log/corral
 
