@@ -5,7 +5,7 @@
  *   npx tsx examples/openstack.ts --cloud mycloud --flavor m1.small --image corral-guest --network corral-net \
  *     --guest-host 192.0.2.10              # full run: BUILD → ACTIVE, a redis command through the agent, delete
  *   npx tsx examples/openstack.ts --cloud corral-demo --admin-cloud corral-admin --image corral-test-image \
- *     --until server-active                # the repo's test cloud (scripts/openstack/setup.sh)
+ *     --until server-active                # the repo's test cloud (test/openstack-cloud/setup.sh)
  *
  * A full run needs a guest image with the corral agent and guests that can reach the broker at
  * `--guest-host` (the address of this host as guests see it; the broker listens on 127.0.0.1 here, so in a

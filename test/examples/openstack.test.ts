@@ -1,7 +1,7 @@
 /**
  * examples/openstack.ts --until server-active, run as a user runs it (a child process, OS_* variables for
  * credentials) against provider-openstack's in-process fake cloud (Keystone/Nova/Glance/Neutron on 127.0.0.1,
- * Zed-shaped answers). The real test cloud (scripts/openstack/setup.sh) is covered by the provider's own
+ * Zed-shaped answers). The real test cloud (test/openstack-cloud/setup.sh) is covered by the provider's own
  * suites; this checks the example's flow: create through the control plane, Nova ACTIVE, the bootstrap read
  * back as admin. No setup script needed.
  * The delete leg runs too: the server must be gone from the cloud afterwards.

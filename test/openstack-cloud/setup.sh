@@ -90,7 +90,7 @@ put_text() {
 # uwsgi_defaults NAME PORT INI PROCESSES THREADS: the init scripts bind every interface with many
 # workers; /etc/default/NAME is sourced after and overrides their arguments.
 uwsgi_defaults() {
-  put_text "/etc/default/$1" root "$1" "# Written by corral's scripts/openstack/setup.sh: loopback only, few workers.
+  put_text "/etc/default/$1" root "$1" "# Written by corral's test/openstack-cloud/setup.sh: loopback only, few workers.
 DAEMON_ARGS=\"--ini $3 --http-socket 127.0.0.1:$2 --processes $4 --threads $5\""
 }
 
@@ -324,7 +324,7 @@ step "flavors, image, network"
   fail "bootstrap.py resources" /var/log/neutron/neutron-api.log /var/log/glance/glance-api.log
 
 step "clouds.yaml"
-clouds="# Written by corral's scripts/openstack/setup.sh: the test cloud on 127.0.0.1 (test-only credentials).
+clouds="# Written by corral's test/openstack-cloud/setup.sh: the test cloud on 127.0.0.1 (test-only credentials).
 clouds:
   corral-admin:
     auth:
