@@ -116,22 +116,22 @@ describe('configuration overrides', () => {
     );
     expect(error.code).toBe('VALIDATION_FAILED');
     expect(error.issues).toEqual([
-      { path: 'overrides.max_connections', message: 'must be at least 1 (got 0)' },
-      { path: 'overrides.work_mem', message: 'must be an integer (got "lots")' },
-      { path: 'overrides.log_statement', message: 'must be one of "none", "ddl", "mod", "all" (got "everything")' },
-      { path: 'overrides.autovacuum', message: 'must be a boolean (got 3)' },
-      { path: 'overrides.fsync', message: 'is not a configurable parameter of this datastore version' },
-      { path: 'overrides.statement_timeout', message: 'must be an integer (got 1.5)' },
+      { path: 'configuration.max_connections', message: 'must be at least 1 (got 0)' },
+      { path: 'configuration.work_mem', message: 'must be an integer (got "lots")' },
+      { path: 'configuration.log_statement', message: 'must be one of "none", "ddl", "mod", "all" (got "everything")' },
+      { path: 'configuration.autovacuum', message: 'must be a boolean (got 3)' },
+      { path: 'configuration.fsync', message: 'is not a configurable parameter of this datastore version' },
+      { path: 'configuration.statement_timeout', message: 'must be an integer (got 1.5)' },
     ]);
-    expect(error.message).toMatch(/^invalid configuration overrides: overrides.max_connections: must be at least 1/);
+    expect(error.message).toMatch(/^invalid configuration overrides: configuration.max_connections: must be at least 1/);
   });
 
   it('enforces the maximum and refuses multi-line strings', () => {
     expect(() => catalog.validateOverrides('redis', '7', { databases: 5000 })).toThrow(
-      'overrides.databases: must be at most 1024 (got 5000)',
+      'configuration.databases: must be at most 1024 (got 5000)',
     );
     expect(() => catalog.validateOverrides('redis', '7', { 'maxmemory-policy': 'noeviction\nrename-command' })).toThrow(
-      /overrides.maxmemory-policy: must be a single-line string/,
+      /configuration.maxmemory-policy: must be a single-line string/,
     );
   });
 });

@@ -14,18 +14,20 @@ type Value = string | number | boolean;
 /**
  * Checks a user's configuration overrides against a version's parameter rules. Strings that spell a value
  * of the parameter's type are accepted (a CLI hands everything over as text). Every broken rule is reported,
- * each naming the parameter and the rule, in one ValidationError.
+ * each naming the parameter and the rule, in one ValidationError. Paths start with `field`, the name the
+ * caller's user gave the overrides (the instance API's `configuration`).
  */
 export function validateOverrides(
   rules: readonly ParameterRule[],
   overrides: Record<string, unknown>,
+  field = 'configuration',
 ): ValidatedOverrides {
   const byName = new Map(rules.map((rule) => [rule.name, rule]));
   const issues: ValidationIssue[] = [];
   const values: ConfigurationOverrides = {};
   const restartRequired: string[] = [];
   for (const [name, raw] of Object.entries(overrides)) {
-    const path = `overrides.${name}`;
+    const path = `${field}.${name}`;
     const rule = byName.get(name);
     if (!rule) {
       issues.push({ path, message: 'is not a configurable parameter of this datastore version' });
