@@ -123,7 +123,9 @@ describe('configuration overrides', () => {
       { path: 'configuration.fsync', message: 'is not a configurable parameter of this datastore version' },
       { path: 'configuration.statement_timeout', message: 'must be an integer (got 1.5)' },
     ]);
-    expect(error.message).toMatch(/^invalid configuration overrides: configuration.max_connections: must be at least 1/);
+    expect(error.message).toMatch(
+      /^invalid configuration overrides: configuration.max_connections: must be at least 1/,
+    );
   });
 
   it('enforces the maximum and refuses multi-line strings', () => {
