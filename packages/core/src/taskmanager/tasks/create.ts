@@ -5,7 +5,7 @@ import type { InstanceTaskStatus } from '../../status/task-status.js';
 import { GUEST_METHOD } from './common.js';
 import type { FlowDeps, FlowInstance, GuestIdentity } from './deps.js';
 import { type Flow, type StepContext, StepError } from './flow.js';
-import { awaitHealthy, watchForError } from './waits.js';
+import { awaitHealthy, retryTransient, watchForError } from './waits.js';
 
 /**
  * Trove's `FreshInstanceTasks.create_instance`, as checkpointed steps:
@@ -209,10 +209,15 @@ export const createFlow: Flow<FlowDeps> = {
         // Record the server's status for the view once the provider says ACTIVE. Anything earlier would be
         // stale at once (nothing follows the server after this task), and a stale BUILD would hold the
         // composite status at BUILD while the guest is HEALTHY.
-        const server = await ctx.deps
-          .provider(instance.provider)
-          .getServer(String(ctx.data.serverId), { signal: ctx.signal })
-          .catch(() => undefined);
+        const provider = ctx.deps.provider(instance.provider);
+        const server = await retryTransient(
+          () => provider.getServer(String(ctx.data.serverId), { signal: ctx.signal }),
+          {
+            deadlineAt: Math.min(Number(ctx.data.deadlineAt), Date.now() + 10 * ctx.deps.timeouts.providerPollMs),
+            baseMs: ctx.deps.timeouts.providerPollMs,
+            signal: ctx.signal,
+          },
+        ).catch(() => undefined);
         if (server?.status === 'ACTIVE') await ctx.deps.instances.update(ctx.instanceId, { serverStatus: 'ACTIVE' });
         return undefined;
       },

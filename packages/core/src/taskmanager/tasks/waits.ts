@@ -1,5 +1,5 @@
 import type { ServiceStatusEvent } from '../../instance/events.js';
-import { NotFoundError } from '../../provider/errors.js';
+import { NotFoundError, ProviderError } from '../../provider/errors.js';
 import type { Provider, Server } from '../../provider/types.js';
 import type { FlowDeps, ServiceStatusMark } from './deps.js';
 import { StepError } from './flow.js';
@@ -111,19 +111,63 @@ export function deadline(at: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Resolves with the server once it is in ERROR; never resolves otherwise (until the signal aborts). */
+/** A provider error worth asking again about (5xx, 429, a timeout): the provider says so on the error. */
+export function isTransientProviderError(error: unknown): error is ProviderError {
+  return error instanceof ProviderError && error.retryable;
+}
+
+/**
+ * The pause before asking the provider again after a transient error: its Retry-After if it gave one, else
+ * `baseMs` doubled per failure in a row, capped at 30 s (Trove's own poll back-off tops out there).
+ */
+export function backoffMs(error: ProviderError, failures: number, baseMs: number): number {
+  const retryAfter = 'retryAfterMs' in error && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : 0;
+  return Math.max(retryAfter, Math.min(30_000, Math.max(50, baseMs) * 2 ** Math.min(failures, 10)));
+}
+
+/**
+ * Runs `call`, asking again after transient provider errors with back-off until `deadlineAt` (then the last
+ * error is thrown). A permanent error (a fault, NotFound, a refusal) is thrown at once.
+ */
+export async function retryTransient<T>(
+  call: () => Promise<T>,
+  options: { deadlineAt: number; baseMs: number; signal: AbortSignal },
+): Promise<T> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isTransientProviderError(error) || options.signal.aborted) throw error;
+      const pause = backoffMs(error, failures, options.baseMs);
+      if (Date.now() + pause >= options.deadlineAt) throw error;
+      await deadline(Date.now() + pause, options.signal);
+    }
+  }
+}
+
+/**
+ * Resolves with the server once it is in ERROR; never resolves otherwise (until the signal aborts). A transient
+ * provider error (a 502 from one poll, a 429) does not end the watch: it is taken up again after a back-off, so
+ * a server that goes to ERROR after the provider hiccuped still fails the wait at once with its fault.
+ */
 export function watchForError(provider: Provider, id: string, pollMs: number, signal: AbortSignal): Promise<Server> {
   return new Promise((resolve) => {
     void (async () => {
-      try {
-        for await (const server of serverStates(provider, id, pollMs, signal)) {
-          if (server.status === 'ERROR') {
-            resolve(server);
-            return;
+      for (let failures = 0; !signal.aborted; ) {
+        try {
+          for await (const server of serverStates(provider, id, pollMs, signal)) {
+            failures = 0;
+            if (server.status === 'ERROR') {
+              resolve(server);
+              return;
+            }
           }
+          return;
+        } catch (error) {
+          // A permanent failure of the watch (NotFound, a refusal) is no verdict; the deadline still holds.
+          if (!isTransientProviderError(error)) return;
+          await deadline(Date.now() + backoffMs(error, failures++, pollMs), signal);
         }
-      } catch {
-        // A watch that breaks (provider unreachable) is no verdict; the deadline still holds.
       }
     })();
   });
@@ -177,6 +221,16 @@ export async function awaitServerGone(
       await deadline(Date.now() + options.pollMs, local.signal);
     }
   } catch (error) {
+    if (isTransientProviderError(error) && !local.signal.aborted) {
+      // One 5xx or 429 while polling is no verdict on the delete: ask again after a back-off, within the deadline.
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      await deadline(Date.now() + backoffMs(error, 0, options.pollMs), options.signal);
+      if (Date.now() < options.deadlineAt) return awaitServerGone(provider, id, options);
+      throw new StepError(`timed out waiting for server ${id} to be deleted: ${error.message}`, {
+        taskStatus: options.errorStatus,
+      });
+    }
     if (error instanceof NotFoundError) return;
     if (!local.signal.aborted) throw error;
   } finally {
