@@ -3,13 +3,12 @@ import {
   BadRequestError,
   type CreateServerRequest,
   type ParsedCreateServerRequest,
-  ProviderTimeoutError,
-  ProvisioningFailedError,
   parseCreateServerRequest,
   type Server,
   UnsupportedError,
 } from '@corral/core';
-import { createVolume, deleteVolume, getVolume } from '../blockstorage/volumes/requests.js';
+import { createVolume } from '../blockstorage/volumes/requests.js';
+import { deleteVolumeAndWait, waitForVolumeStatus } from '../blockstorage/volumes/wait.js';
 import type { OpenStackClient } from '../client.js';
 import { isAmbiguousFailure, PROVIDER_NAME } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -72,7 +71,7 @@ export async function createServerFlow(
 
   const rollback = new RollbackStack(ctx.logger);
   try {
-    const blockDevices = request.volumeSizeGb ? await makeVolume(ctx, request, rollback, signal) : undefined;
+    const blockDevices = request.volumeSizeGb ? await makeVolume(ctx, request, imageRef, rollback, signal) : undefined;
     const options: CreateServerOptions = {
       name: request.name,
       imageRef,
@@ -163,10 +162,17 @@ async function resolveNetworks(
   return [await ctx.resolver.network(await ctx.client.network(signal), ref, signal)];
 }
 
-/** Creates the data volume, waits for it to be available, and hands it to Nova as a boot-time mapping. */
+/**
+ * Creates the data volume, waits for it to be available, and hands it to Nova as a boot-time mapping.
+ * Nova wants the image as boot device 0 once block_device_mapping_v2 is present ("Boot sequence … not
+ * valid" otherwise), so the image is mapped first (local disk, as without a mapping) and the volume second.
+ * Its undo deletes the volume and waits for the 404: a failed create leaves nothing behind, not a volume
+ * still `deleting`.
+ */
 async function makeVolume(
   ctx: CreateContext,
   request: ParsedCreateServerRequest,
+  imageRef: string,
   rollback: RollbackStack,
   signal?: AbortSignal,
 ): Promise<BlockDeviceMapping[]> {
@@ -185,22 +191,12 @@ async function makeVolume(
     },
     signal,
   );
-  rollback.push(`volume ${volume.id}`, () => deleteVolume(cinder, volume.id));
-  const deadline = Date.now() + (ctx.options.volumeTimeoutMs ?? 120_000);
-  for (;;) {
-    const current = await getVolume(cinder, volume.id, signal);
-    if (current.status === 'available') break;
-    if (current.status.startsWith('error')) {
-      throw new ProvisioningFailedError(`volume ${volume.id} went to ${current.status}`, {
-        provider: PROVIDER_NAME,
-        fault: { message: `volume ${volume.id} went to ${current.status}` },
-      });
-    }
-    if (Date.now() > deadline)
-      throw new ProviderTimeoutError(`volume ${volume.id} still ${current.status}`, { provider: PROVIDER_NAME });
-    await sleep(500, undefined, { signal });
-  }
+  const timeoutMs = ctx.options.volumeTimeoutMs ?? 120_000;
+  // The undo runs after a failure, maybe an abort: it must not use the caller's (aborted) signal.
+  rollback.push(`volume ${volume.id}`, () => deleteVolumeAndWait(cinder, volume.id, { timeoutMs }));
+  await waitForVolumeStatus(cinder, volume.id, 'available', { timeoutMs, signal });
   return [
+    { source_type: 'image', destination_type: 'local', uuid: imageRef, boot_index: 0, delete_on_termination: true },
     { source_type: 'volume', destination_type: 'volume', uuid: volume.id, boot_index: -1, delete_on_termination: true },
   ];
 }

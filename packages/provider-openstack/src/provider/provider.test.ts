@@ -121,9 +121,24 @@ describe('OpenStack provider on the fake cloud', () => {
     const provider = make();
     const server = await provider.createServer(request('vol', { volumeSizeGb: 1 }));
     const post = cloud.requests.find((call) => call.method === 'POST' && call.path.endsWith('/servers'));
-    const mapping = ((post?.body ?? {}) as { server: { block_device_mapping_v2: { uuid: string }[] } }).server
-      .block_device_mapping_v2;
-    expect(mapping[0]?.uuid).toBe([...cloud.volumes.keys()][0]);
+    const body = (post?.body ?? {}) as { server: { imageRef: string; block_device_mapping_v2: unknown[] } };
+    // Nova wants the image as boot device 0 once a mapping is sent; the data volume comes second.
+    expect(body.server.block_device_mapping_v2).toEqual([
+      {
+        source_type: 'image',
+        destination_type: 'local',
+        uuid: body.server.imageRef,
+        boot_index: 0,
+        delete_on_termination: true,
+      },
+      {
+        source_type: 'volume',
+        destination_type: 'volume',
+        uuid: [...cloud.volumes.keys()][0],
+        boot_index: -1,
+        delete_on_termination: true,
+      },
+    ]);
     expect(server.id).toBeTruthy();
     cloud.quotaInstances = 1;
     await expect(provider.createServer(request('vol2', { volumeSizeGb: 1 }))).rejects.toBeInstanceOf(
