@@ -85,6 +85,16 @@ export const ServerSchema = z.object({
 });
 export type Server = z.output<typeof ServerSchema>;
 
+/**
+ * A hint from `watchServers`: this server may have changed. Only a hint: read the server (`getServer`) for the
+ * truth. `event` is what the backend said happened (`stopped`, `started`, `undefined`…), for logs.
+ */
+export const ServerChangeHintSchema = z.object({
+  serverId: z.string(),
+  event: z.string().optional(),
+});
+export type ServerChangeHint = z.infer<typeof ServerChangeHintSchema>;
+
 export const FlavorSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -153,6 +163,12 @@ export interface ProviderV1 {
    * Event-driven where `capabilities.events`, polled otherwise. Ends after a DELETED state.
    */
   watchServer?(id: string, options: CallOptions & { intervalMs?: number }): AsyncIterable<Server>;
+  /**
+   * Yields a hint each time any of this provider's servers may have changed (libvirt lifecycle events), until
+   * the signal aborts. Best effort: hints are lost while a connection is down, so callers poll as well (core's
+   * server watcher does). Throws when the stream cannot be opened; the caller opens it again later.
+   */
+  watchServers?(options: CallOptions): AsyncIterable<ServerChangeHint>;
   /** Releases connections. */
   close?(): Promise<void>;
 }

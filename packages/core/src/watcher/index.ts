@@ -1,0 +1,3 @@
+export * from './observe.js';
+export * from './options.js';
+export * from './watcher.js';

@@ -1,0 +1,397 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { parseWith } from '../errors/index.js';
+import type { StatusEventBus } from '../instance/events.js';
+import type { Instance } from '../instance/models.js';
+import { backoffDelay } from '../messaging/backoff.js';
+import { NotFoundError, ProviderError } from '../provider/errors.js';
+import type { Provider } from '../provider/types.js';
+import { StoreConflictError, StoreNotFoundError } from '../store/errors.js';
+import type { Store } from '../store/types.js';
+import { isWatchable, type ServerObservation, serverStatusPatch, WATCHABLE_TASK_STATUSES } from './observe.js';
+import { ServerWatcherOptionsSchema, type ServerWatcherSettings, type ServerWatcherTuning } from './options.js';
+
+/**
+ * Keeps each live instance's server status true after its task is over (Trove only ever looks at the guest
+ * after a build). Rounds of polling, jittered, one `listServers` per provider (or `getServer` per instance),
+ * plus the provider's event stream where it has one (libvirt lifecycle events) and a look at once when a task
+ * ends or the guest falls silent (an `instance-changed` event on the bus).
+ *
+ * Who writes `serverStatus`: a task owns the server while it runs, so the watcher writes only instances whose
+ * task status is NONE or RESTART_REQUIRED, and only from the version it read before asking the provider
+ * (optimistic versions: a task that started, or a heartbeat, in between makes the write a conflict, and the
+ * instance is read and asked about again). A provider error changes nothing: the last known status stays, and
+ * that provider's rounds back off (doubling from the interval, Retry-After honoured) until it answers again.
+ * A server that is gone (NotFound, confirmed by `getServer` when it is only missing from a list) reads
+ * DELETED with a fault: the composite status shows ERROR (rule `server-vanished`).
+ */
+export interface ServerWatcherOptions extends ServerWatcherTuning {
+  store: Store;
+  providers: Record<string, Provider>;
+  logger: Logger;
+  /** Status events: a task that ended, or a guest that fell silent, makes the watcher look at once. */
+  events?: StatusEventBus;
+  /** For tests of the jitter and back-off. */
+  random?: () => number;
+}
+
+export interface ServerWatcherMetrics {
+  rounds: number;
+  /** Servers looked at (listed or read). */
+  observed: number;
+  /** Status writes made. */
+  changes: number;
+  /** Writes refused because the instance changed meanwhile (then read again). */
+  conflicts: number;
+  /** Provider calls that failed (the last known status was kept). */
+  providerErrors: number;
+  /** Hints received from provider event streams. */
+  hints: number;
+  /** How long the last round took. */
+  lastRoundMs: number;
+}
+
+interface ProviderState {
+  failures: number;
+  notBefore: number;
+}
+
+type Outcome = 'written' | 'unchanged' | 'conflict' | 'skipped';
+
+const MAX_ATTEMPTS = 3;
+
+export class ServerWatcher {
+  readonly settings: ServerWatcherSettings;
+  readonly metrics: ServerWatcherMetrics = {
+    rounds: 0,
+    observed: 0,
+    changes: 0,
+    conflicts: 0,
+    providerErrors: 0,
+    hints: 0,
+    lastRoundMs: 0,
+  };
+  readonly #options: ServerWatcherOptions;
+  readonly #log: Logger;
+  readonly #random: () => number;
+  readonly #stop = new AbortController();
+  readonly #providerState = new Map<string, ProviderState>();
+  /** provider + server id → instance id, from the last round: where an event's hint goes. */
+  readonly #byServer = new Map<string, string>();
+  readonly #hinted = new Map<string, NodeJS.Timeout>();
+  readonly #followers: Promise<void>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> | undefined;
+  #offEvents: (() => void) | undefined;
+  #started = false;
+
+  constructor(options: ServerWatcherOptions) {
+    const {
+      store: _store,
+      providers: _providers,
+      logger: _logger,
+      events: _events,
+      random: _random,
+      ...tuning
+    } = options;
+    this.settings = parseWith(ServerWatcherOptionsSchema, tuning, 'server watcher options');
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'server-watcher' });
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Starts the rounds (the first within a second), the event streams and the bus subscription. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#schedule(Math.floor(this.#random() * Math.min(this.settings.intervalMs, 1000)));
+    if (this.settings.providerEvents) {
+      for (const [name, provider] of Object.entries(this.#options.providers)) {
+        if (provider.watchServers !== undefined) this.#followers.push(this.#follow(name, provider));
+      }
+    }
+    this.#offEvents = this.#options.events?.on((event) => {
+      if (event.kind !== 'instance-changed' || event.deleted === true || event.taskStatus === undefined) return;
+      // A task that ended (its server may have changed under it) or a guest that fell silent (its server may
+      // be stopped): look now rather than at the next round.
+      if ((WATCHABLE_TASK_STATUSES as readonly string[]).includes(event.taskStatus)) this.#hint(event.instanceId);
+    });
+    this.#log.info(
+      {
+        intervalMs: this.settings.intervalMs,
+        mode: this.settings.mode,
+        events: this.#followers.length > 0,
+      },
+      'server watcher started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort(new Error('server watcher stopped'));
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    for (const timer of this.#hinted.values()) clearTimeout(timer);
+    this.#hinted.clear();
+    this.#offEvents?.();
+    await Promise.allSettled([this.#polling, ...this.#followers]);
+  }
+
+  /** Runs one round now (one at a time: a call during a round waits for that round). */
+  poll(): Promise<void> {
+    if (this.#polling === undefined) {
+      this.#polling = this.#round().finally(() => {
+        this.#polling = undefined;
+      });
+    }
+    return this.#polling;
+  }
+
+  /**
+   * Reads one instance and its server now and records what changed; true when it wrote. Skips an instance
+   * that is busy, deleted or has no server. Called on hints even while the provider's rounds back off: an
+   * event is the quickest news there is, and one call is cheap.
+   */
+  async check(instanceId: string): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.#stop.signal.aborted; attempt++) {
+      const instance = await this.#options.store.findInstance(instanceId);
+      if (instance === undefined || !isWatchable(instance)) return false;
+      const provider = this.#options.providers[instance.provider];
+      if (provider === undefined) return false;
+      this.#index(instance);
+      const observation = await this.#observe(instance.provider, provider, instance);
+      if (observation instanceof Error) {
+        this.#failed(instance.provider, observation);
+        return false;
+      }
+      const outcome = await this.#apply(instance, observation);
+      if (outcome !== 'conflict') return outcome === 'written';
+    }
+    return false;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stop.signal.aborted) return;
+    this.#timer = setTimeout(() => {
+      this.poll()
+        .catch((error: unknown) => this.#log.error({ err: error }, 'server watch round failed'))
+        .finally(() => this.#schedule(this.#jittered(this.settings.intervalMs)));
+    }, delayMs);
+    this.#timer.unref();
+  }
+
+  #jittered(ms: number): number {
+    const { jitter } = this.settings;
+    return Math.max(0, Math.round(ms * (1 - jitter + 2 * jitter * this.#random())));
+  }
+
+  async #round(): Promise<void> {
+    const started = Date.now();
+    const byProvider = new Map<string, Instance[]>();
+    let after: string | undefined;
+    do {
+      const page = await this.#options.store.listInstances({ taskStatus: WATCHABLE_TASK_STATUSES, limit: 1000, after });
+      for (const instance of page.items) {
+        if (!isWatchable(instance)) continue;
+        const list = byProvider.get(instance.provider) ?? [];
+        list.push(instance);
+        byProvider.set(instance.provider, list);
+      }
+      after = page.nextAfter;
+    } while (after !== undefined && !this.#stop.signal.aborted);
+    this.#byServer.clear();
+    for (const list of byProvider.values()) for (const instance of list) this.#index(instance);
+    await Promise.all(
+      [...byProvider].map(async ([name, instances]) => {
+        const provider = this.#options.providers[name];
+        if (provider === undefined) return;
+        const state = this.#providerState.get(name);
+        if (state !== undefined && Date.now() < state.notBefore) return;
+        const ok =
+          this.settings.mode === 'list'
+            ? await this.#pollByList(name, provider, instances)
+            : await this.#pollByGet(name, provider, instances);
+        if (ok) this.#providerState.delete(name);
+      }),
+    );
+    this.metrics.rounds++;
+    this.metrics.lastRoundMs = Date.now() - started;
+  }
+
+  /** One `listServers`; servers missing from it are confirmed one by one. False when the provider failed. */
+  async #pollByList(name: string, provider: Provider, instances: Instance[]): Promise<boolean> {
+    let servers: Awaited<ReturnType<Provider['listServers']>>;
+    try {
+      servers = await provider.listServers({ signal: this.#callSignal() });
+    } catch (error) {
+      this.#failed(name, error);
+      return false;
+    }
+    const byId = new Map(servers.map((server) => [server.id, server]));
+    const missing: Instance[] = [];
+    for (const instance of instances) {
+      const server = byId.get(instance.serverId ?? '');
+      if (server === undefined || server.status === 'DELETED') {
+        // Already recorded as gone: nothing to confirm.
+        if (instance.serverStatus !== 'DELETED') missing.push(instance);
+        continue;
+      }
+      this.metrics.observed++;
+      await this.#applyOrRecheck(instance, { kind: 'found', server });
+    }
+    // A list may be paged or eventually consistent: only getServer's NotFound says a server is gone.
+    return this.#pollByGet(name, provider, missing);
+  }
+
+  async #pollByGet(name: string, provider: Provider, instances: Instance[]): Promise<boolean> {
+    let ok = true;
+    await mapLimit(instances, this.settings.concurrency, async (instance) => {
+      if (this.#stop.signal.aborted) return;
+      const observation = await this.#observe(name, provider, instance);
+      if (observation instanceof Error) {
+        if (ok) this.#failed(name, observation);
+        ok = false;
+        return;
+      }
+      await this.#applyOrRecheck(instance, observation);
+    });
+    return ok;
+  }
+
+  async #observe(name: string, provider: Provider, instance: Instance): Promise<ServerObservation | Error> {
+    try {
+      const server = await provider.getServer(instance.serverId ?? '', { signal: this.#callSignal() });
+      this.metrics.observed++;
+      return server.status === 'DELETED' ? { kind: 'gone' } : { kind: 'found', server };
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        this.metrics.observed++;
+        return { kind: 'gone' };
+      }
+      return error instanceof Error ? error : new Error(`provider ${name} failed: ${String(error)}`);
+    }
+  }
+
+  async #applyOrRecheck(instance: Instance, observation: ServerObservation): Promise<void> {
+    try {
+      if ((await this.#apply(instance, observation)) === 'conflict') await this.check(instance.id);
+    } catch (error) {
+      this.#log.error({ err: error, instanceId: instance.id }, 'recording a server status failed');
+    }
+  }
+
+  /** Writes the observation from the version read before it was made. */
+  async #apply(instance: Instance, observation: ServerObservation): Promise<Outcome> {
+    const patch = serverStatusPatch(instance, observation, Date.now());
+    if (patch === undefined) return 'unchanged';
+    try {
+      await this.#options.store.updateInstance(instance.id, patch, { expectedVersion: instance.version });
+    } catch (error) {
+      if (error instanceof StoreConflictError) {
+        this.metrics.conflicts++;
+        return 'conflict';
+      }
+      if (error instanceof StoreNotFoundError) return 'skipped';
+      throw error;
+    }
+    this.metrics.changes++;
+    const to = patch.serverStatus ?? instance.serverStatus;
+    const fields = {
+      instanceId: instance.id,
+      serverId: instance.serverId,
+      provider: instance.provider,
+      from: instance.serverStatus,
+      to,
+      ...(patch.fault != null && { fault: patch.fault.message }),
+    };
+    if (to === 'ACTIVE' || to === 'BUILD') this.#log.info(fields, 'server status changed');
+    else this.#log.warn(fields, 'server status changed');
+    return 'written';
+  }
+
+  #failed(name: string, error: unknown): void {
+    this.metrics.providerErrors++;
+    const state = this.#providerState.get(name) ?? { failures: 0, notBefore: 0 };
+    state.failures++;
+    const retryAfter =
+      error instanceof ProviderError && 'retryAfterMs' in error && typeof error.retryAfterMs === 'number'
+        ? error.retryAfterMs
+        : 0;
+    const pause = Math.max(
+      retryAfter,
+      backoffDelay(state.failures, {
+        initialMs: this.settings.intervalMs,
+        maxMs: this.settings.maxBackoffMs,
+        random: this.#random,
+      }),
+    );
+    state.notBefore = Date.now() + pause;
+    this.#providerState.set(name, state);
+    if (this.#stop.signal.aborted) return;
+    this.#log.warn(
+      {
+        provider: name,
+        failures: state.failures,
+        pauseMs: pause,
+        err: error instanceof Error ? error.message : String(error),
+      },
+      'provider did not answer the server watch; keeping the last known statuses',
+    );
+  }
+
+  #index(instance: Instance): void {
+    if (instance.serverId !== null) this.#byServer.set(`${instance.provider}\u0000${instance.serverId}`, instance.id);
+  }
+
+  #callSignal(): AbortSignal {
+    return AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.settings.callTimeoutMs)]);
+  }
+
+  /** Looks at one instance shortly: bursts of hints for one instance make one read. */
+  #hint(instanceId: string): void {
+    if (this.#stop.signal.aborted || this.#hinted.has(instanceId)) return;
+    const timer = setTimeout(() => {
+      this.#hinted.delete(instanceId);
+      this.check(instanceId).catch((error: unknown) =>
+        this.#log.error({ err: error, instanceId }, 'checking a server after a hint failed'),
+      );
+    }, this.settings.hintDelayMs);
+    timer.unref();
+    this.#hinted.set(instanceId, timer);
+  }
+
+  /** Follows a provider's event stream for as long as the watcher runs, opening it again after it breaks. */
+  async #follow(name: string, provider: Provider): Promise<void> {
+    const signal = this.#stop.signal;
+    let failures = 0;
+    while (!signal.aborted && provider.watchServers !== undefined) {
+      try {
+        for await (const hint of provider.watchServers({ signal })) {
+          failures = 0;
+          this.metrics.hints++;
+          const instanceId = this.#byServer.get(`${name}\u0000${hint.serverId}`);
+          this.#log.debug({ provider: name, serverId: hint.serverId, event: hint.event, instanceId }, 'server event');
+          if (instanceId !== undefined) this.#hint(instanceId);
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#log.warn({ provider: name, err: (error as Error).message }, 'server event stream failed; polling covers');
+      }
+      if (signal.aborted) return;
+      failures++;
+      await sleep(backoffDelay(failures, { initialMs: 1000, maxMs: 60_000, random: this.#random }), undefined, {
+        signal,
+      }).catch(() => undefined);
+    }
+  }
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
