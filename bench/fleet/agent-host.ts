@@ -1,0 +1,176 @@
+/**
+ * Child process of the fleet benchmark: hosts a slice of the simulated agents. Each agent is the real core
+ * transport (`createMqttTransport`, as corral-agent uses it) with its own guest certificate (CN = guest id, so
+ * the broker's ACL confines it to its own topics), a persistent session, a retained birth and a death will,
+ * a subscription to its rpc topic, and the agent's heartbeat cast on its own conductor topic.
+ * Agent i lives in host i mod hosts; the certificates are issued here (spreading the signing over processes).
+ */
+import {
+  type CertificateAuthority,
+  conductorTopic,
+  createMqttTransport,
+  guestIdentity,
+  issueGuestCertificate,
+  loadCa,
+  type MqttTransport,
+} from '@corral/core';
+import { childConfig, type Message, serve, sleep } from './ipc.js';
+
+interface HostConfig {
+  caCertPem: string;
+  caKeyPem: string;
+  host: number;
+  hosts: number;
+}
+
+interface SimAgent {
+  index: number;
+  id: string;
+  cert?: string;
+  key?: string;
+  transport?: MqttTransport;
+  reconnectsMark: number;
+}
+
+const config = childConfig<HostConfig>();
+const ca: CertificateAuthority = await loadCa({ certPem: config.caCertPem, keyPem: config.caKeyPem });
+const agents: SimAgent[] = [];
+let active: SimAgent[] = [];
+let beats:
+  | { timer: NodeJS.Timeout; sent: number; acked: number; failed: number; inflight: Set<Promise<void>> }
+  | undefined;
+
+function ownAgents(n: number): SimAgent[] {
+  for (let index = config.host + agents.length * config.hosts; index < n; index += config.hosts) {
+    agents.push({ index, id: `agent-${index}`, reconnectsMark: 0 });
+  }
+  return agents.filter((agent) => agent.index < n);
+}
+
+async function issue(message: Message) {
+  const started = performance.now();
+  let issued = 0;
+  for (const agent of ownAgents(message.n as number)) {
+    if (agent.cert) continue;
+    const cert = await issueGuestCertificate(ca, { guestId: agent.id });
+    agent.cert = cert.certPem;
+    agent.key = cert.keyPem;
+    issued++;
+  }
+  return { issued, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Connects this host's agents below n, `concurrency` handshakes in flight; resolves when all are connected. */
+async function connectAgents(message: Message) {
+  active = ownAgents(message.n as number);
+  const concurrency = message.concurrency as number;
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < active.length) {
+      const agent = active[next++] as SimAgent;
+      agent.transport = createMqttTransport({
+        url: message.url as string,
+        ca: config.caCertPem,
+        cert: agent.cert as string,
+        key: agent.key as string,
+        identity: guestIdentity(agent.id),
+        protocolVersion: message.protocolVersion as 4 | 5,
+        connectTimeoutMs: 10_000,
+      });
+      await agent.transport.waitUntilConnected(message.timeoutMs as number).catch(() => {
+        failed++;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, active.length) }, worker));
+  return { at: Date.now(), agents: active.length, connected: connectedCount(), failed };
+}
+
+function connectedCount(): number {
+  return active.filter((agent) => agent.transport?.connected).length;
+}
+
+/** One heartbeat per agent every `intervalMs`, spread evenly over the interval in 100 ms ticks. */
+function startBeats(message: Message) {
+  const intervalMs = message.intervalMs as number;
+  const perTick = active.length / (intervalMs / 100);
+  let owed = 0;
+  let cursor = 0;
+  const state = {
+    sent: 0,
+    acked: 0,
+    failed: 0,
+    inflight: new Set<Promise<void>>(),
+    timer: setInterval(() => {
+      owed += perTick;
+      for (; owed >= 1; owed--) {
+        const agent = active[cursor++ % active.length] as SimAgent;
+        state.sent++;
+        const cast = (agent.transport as MqttTransport)
+          .cast(conductorTopic(agent.id), 'heartbeat', { instanceId: agent.id, serviceStatus: 'HEALTHY' })
+          .then(
+            () => {
+              state.acked++;
+            },
+            () => {
+              state.failed++;
+            },
+          );
+        state.inflight.add(cast);
+        void cast.finally(() => state.inflight.delete(cast));
+      }
+    }, 100),
+  };
+  beats = state;
+  return {};
+}
+
+async function stopBeats() {
+  if (!beats) return { sent: 0, acked: 0, failed: 0 };
+  clearInterval(beats.timer);
+  await Promise.allSettled([...beats.inflight]);
+  const { sent, acked, failed } = beats;
+  beats = undefined;
+  return { sent, acked, failed };
+}
+
+/** Before a broker restart: remember each transport's reconnect count, so "back" means a new session. */
+function markReconnects() {
+  for (const agent of active) agent.reconnectsMark = agent.transport?.metrics().reconnects ?? 0;
+  return {};
+}
+
+/** Resolves when every agent went through a reconnect and is connected again, or at the cap. */
+async function watchReconnect(message: Message) {
+  const deadline = Date.now() + (message.capMs as number);
+  const back = () =>
+    active.filter((agent) => {
+      const transport = agent.transport;
+      return transport?.connected && transport.metrics().reconnects > agent.reconnectsMark;
+    }).length;
+  let count = back();
+  while (count < active.length && Date.now() < deadline) {
+    await sleep(50);
+    count = back();
+  }
+  return { at: Date.now(), agents: active.length, back: count };
+}
+
+async function closeAgents() {
+  await Promise.all(active.map((agent) => agent.transport?.close({ publishDeath: false }).catch(() => undefined)));
+  for (const agent of active) agent.transport = undefined;
+  active = [];
+  return {};
+}
+
+serve({
+  issue,
+  connect: connectAgents,
+  count: () => ({ agents: active.length, connected: connectedCount() }),
+  startBeats,
+  stopBeats,
+  markReconnects,
+  watchReconnect,
+  close: closeAgents,
+});
