@@ -6,6 +6,7 @@ Run with Debian's python3 (/usr/bin/python3: openstacksdk and keystoneauth come 
   bootstrap.py identity [--cinder]   projects, users, roles, services and endpoints (needs only keystone)
   bootstrap.py resources             flavors, the test image, the shared network (needs the other APIs)
   bootstrap.py warm-neutron          one query in each neutron worker, before nova asks it for ports
+  bootstrap.py qemu NODE             the libvirt compute's isolation: flavor, aggregate, placement trait
 
 Every step looks before it creates, so a re-run changes nothing. The credentials are the fixed test-only
 values of a cloud that listens on loopback only (see setup.sh); they are not secrets.
@@ -41,6 +42,13 @@ SUBNET_NAME = "corral-subnet"
 SUBNET_CIDR = "192.168.77.0/24"
 PHYSNET = "physnet1"
 WARM_PARALLEL = 4  # twice neutron's uwsgi processes
+# The libvirt compute (host corral-qemu): only servers whose flavor requires this trait may land there.
+QEMU_HOST = "corral-qemu"
+QEMU_TRAIT = "CUSTOM_CORRAL_QEMU"
+QEMU_AGGREGATE = "corral-qemu"
+# id, name, vCPUs, RAM MB (the corral guest image needs >= 320), disk GB
+QEMU_FLAVOR = ("corral-qemu", "corral.qemu", 1, 512, 1)
+PLACEMENT_VERSION = "1.19"  # aggregates with generations
 
 
 def say(message: str) -> None:
@@ -226,6 +234,84 @@ def warm_neutron(conn) -> None:
     raise RuntimeError("neutron keeps answering GET /v2.0/ports with errors")
 
 
+def ensure_qemu_flavor(conn) -> None:
+    flavor_id, name, vcpus, ram, disk = QEMU_FLAVOR
+    try:
+        flavor = conn.compute.get_flavor(flavor_id)
+    except openstack.exceptions.ResourceNotFound:
+        flavor = conn.compute.create_flavor(
+            id=flavor_id, name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True
+        )
+        say(f"created flavor {name}")
+    key = f"trait:{QEMU_TRAIT}"
+    if conn.compute.fetch_flavor_extra_specs(flavor).extra_specs.get(key) != "required":
+        conn.compute.create_flavor_extra_specs(flavor, {key: "required"})
+        say(f"flavor {name} requires {QEMU_TRAIT}")
+
+
+def ensure_qemu_aggregate(conn):
+    aggregate = conn.compute.find_aggregate(QEMU_AGGREGATE)
+    if aggregate is None:
+        aggregate = conn.compute.create_aggregate(name=QEMU_AGGREGATE)
+        say(f"created aggregate {QEMU_AGGREGATE}")
+    key = f"trait:{QEMU_TRAIT}"
+    if (aggregate.metadata or {}).get(key) != "required":
+        aggregate = conn.compute.set_aggregate_metadata(aggregate, {key: "required"})
+    if QEMU_HOST not in (aggregate.hosts or []):
+        # Nova mirrors this into placement when the host's resource provider exists (checked below).
+        aggregate = conn.compute.add_host_to_aggregate(aggregate, QEMU_HOST)
+        say(f"added {QEMU_HOST} to aggregate {QEMU_AGGREGATE}")
+    return aggregate
+
+
+def placement(conn, method: str, path: str, body=None):
+    response = conn.placement.request(path, method, json=body, microversion=PLACEMENT_VERSION, raise_exc=False)
+    if response.status_code >= 400:
+        raise RuntimeError(f"placement {method} {path}: {response.status_code} {response.text}")
+    return response.json() if response.content else None
+
+
+def add_to_provider(conn, uuid: str, kind: str, value: str) -> bool:
+    """Adds a trait or an aggregate to a provider's list (PUT of the whole list with its generation).
+    nova-compute updates the same provider every minute: a generation conflict (409) reads again."""
+    for _ in range(10):
+        current = placement(conn, "GET", f"/resource_providers/{uuid}/{kind}")
+        if value in current[kind]:
+            return False
+        body = {kind: current[kind] + [value], "resource_provider_generation": current["resource_provider_generation"]}
+        response = conn.placement.request(
+            f"/resource_providers/{uuid}/{kind}", "PUT", json=body, microversion=PLACEMENT_VERSION, raise_exc=False
+        )
+        if response.status_code < 400:
+            return True
+        if response.status_code != 409:
+            raise RuntimeError(f"placement PUT {kind} of {uuid}: {response.status_code} {response.text}")
+    raise RuntimeError(f"placement PUT {kind} of {uuid}: generation conflicts ten times in a row")
+
+
+def ensure_qemu_provider(conn, node: str, aggregate_uuid: str) -> None:
+    """The compute node's resource provider carries the trait and is a member of the aggregate. Nova keeps
+    traits set from outside (it only manages its own COMPUTE_* ones) and mirrors aggregate membership;
+    both are checked here so that a mirror that failed (provider not there yet) is repaired."""
+    providers = placement(conn, "GET", f"/resource_providers?name={node}")["resource_providers"]
+    if not providers:
+        raise RuntimeError(f"placement has no resource provider named {node}")
+    uuid = providers[0]["uuid"]
+    placement(conn, "PUT", f"/traits/{QEMU_TRAIT}")
+    if add_to_provider(conn, uuid, "traits", QEMU_TRAIT):
+        say(f"trait {QEMU_TRAIT} on provider {node}")
+    if add_to_provider(conn, uuid, "aggregates", aggregate_uuid):
+        say(f"provider {node} in placement aggregate {aggregate_uuid}")
+
+
+def qemu(node: str) -> None:
+    conn = connect()
+    ensure_qemu_flavor(conn)
+    aggregate = ensure_qemu_aggregate(conn)
+    ensure_qemu_provider(conn, node, aggregate.uuid)
+    say("qemu compute isolated")
+
+
 def resources() -> None:
     conn = connect()
     ensure_flavors(conn)
@@ -239,6 +325,8 @@ def main(argv: list[str]) -> int:
         identity("--cinder" in argv[2:])
     elif len(argv) == 2 and argv[1] == "resources":
         resources()
+    elif len(argv) == 3 and argv[1] == "qemu":
+        qemu(argv[2])
     elif len(argv) == 2 and argv[1] == "warm-neutron":
         warm_neutron(connect())
     else:

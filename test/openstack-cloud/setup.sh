@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts a one-node OpenStack test cloud from Debian 12's packages, on 127.0.0.1 only:
-# MariaDB, RabbitMQ, Keystone, Glance, Placement, Nova (fake compute driver), API-only Neutron.
+# MariaDB, RabbitMQ, Keystone, Glance, Placement, Nova (fake compute driver, and a libvirt compute for real
+# VMs under QEMU), API-only Neutron, Cinder (fake volume driver).
 # Idempotent: on a bare machine it installs everything; on one where it ran before it only starts what
 # is not running (and restarts a service whose config file it changed). Quiet: one line per step; all
 # command output goes to /var/log/corral-openstack/. See README.md beside this file.
@@ -25,6 +26,13 @@ FAKE_HOST=corral-fake
 # Cinder (fake volume driver) is on unless CORRAL_OPENSTACK_CINDER=0.
 CINDER=${CORRAL_OPENSTACK_CINDER:-1}
 [ "$CINDER" = 0 ] || CINDER=1
+# The libvirt compute (real VMs through the host's libvirtd, scripts/setup/40-libvirt.sh) is on unless
+# CORRAL_OPENSTACK_QEMU=0.
+QEMU=${CORRAL_OPENSTACK_QEMU:-1}
+[ "$QEMU" = 0 ] || QEMU=1
+QEMU_HOST=corral-qemu
+QEMU_PIDFILE=$STATE_DIR/nova-compute-qemu.pid
+QEMU_LOG=/var/log/nova/nova-compute-qemu.log
 mkdir -p "$LOG_DIR" "$STATE_DIR"
 started=$SECONDS
 
@@ -122,6 +130,12 @@ apt_install mariadb-server rabbitmq-server python3-pymysql keystone python3-open
 if [ "$CINDER" = 1 ]; then
   apt_install cinder-api cinder-scheduler cinder-volume 2>>"$LOG" >>"$LOG" || fail "apt-get install failed"
 fi
+if [ "$QEMU" = 1 ]; then
+  # Nova's libvirt driver: python3-libvirt, qemu-img for the disks, genisoimage for config drives. libvirtd
+  # and QEMU themselves come from scripts/setup/40-libvirt.sh (started below if it is not running).
+  apt_install nova-compute-kvm python3-libvirt qemu-utils genisoimage 2>>"$LOG" >>"$LOG" ||
+    fail "apt-get install failed"
+fi
 
 step "mariadb and rabbitmq on 127.0.0.1"
 put "$CONF/mariadb.cnf" /etc/mysql/mariadb.conf.d/99-corral.cnf root mariadb
@@ -186,6 +200,11 @@ if [ -n "${changed[nova]:-}" ]; then
   for name in nova-api nova-conductor nova-scheduler nova-compute; do changed[$name]=1; done
 fi
 install -d -o nova -g nova /var/lib/nova/tmp /var/lib/nova/instances
+if [ "$QEMU" = 1 ]; then
+  put "$CONF/nova-compute-qemu.conf" /etc/nova/nova-compute-qemu.conf nova nova-compute-qemu
+  [ -z "${changed[nova]:-}" ] || changed[nova-compute-qemu]=1
+  install -d -m 0750 "$(sed -n 's/^instances_path = //p' "$CONF/nova-compute-qemu.conf")"
+fi
 install -d -o glance -g glance /var/lib/glance/tmp /var/lib/glance/images
 install -d -o neutron -g neutron /var/lib/neutron/tmp
 
@@ -290,6 +309,29 @@ fi
 wait_api nova http://127.0.0.1:8774/v2.1 90 /var/log/nova/nova-api.log
 service_up nova-compute
 
+# qemu_compute_up: the libvirt compute, run as root (the host libvirtd's socket needs no polkit then), with
+# its own config file after nova.conf and its own pidfile (the init script's belongs to the fake compute).
+qemu_running() {
+  local pid
+  pid=$(cat "$QEMU_PIDFILE" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && grep -qa nova-compute-qemu.conf "/proc/$pid/cmdline"
+}
+qemu_compute_up() {
+  if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+    quiet bash "$repo/scripts/setup/40-libvirt.sh" || fail "libvirtd (scripts/setup/40-libvirt.sh)"
+  fi
+  if qemu_running && [ -n "${changed[nova-compute-qemu]:-}" ]; then
+    kill "$(cat "$QEMU_PIDFILE")"
+    wait_for "the old nova-compute $QEMU_HOST to stop" 60 sh -c "! kill -0 $(cat "$QEMU_PIDFILE") 2>/dev/null" 2>>"$LOG"
+  fi
+  if ! qemu_running; then
+    start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$QEMU_PIDFILE" \
+      --chdir /var/lib/nova --startas /usr/bin/nova-compute -- --config-file=/etc/nova/nova.conf \
+      --config-file=/etc/nova/nova-compute-qemu.conf --log-file="$QEMU_LOG"
+  fi
+}
+if [ "$QEMU" = 1 ]; then qemu_compute_up; fi
+
 # Conductor, scheduler and the fake compute each report to the cell database every 10 s.
 nova_services_up() {
   [ "$(sql "SELECT COUNT(DISTINCT \`binary\`) FROM nova.services WHERE deleted = 0 AND
@@ -308,6 +350,31 @@ provider_ready() {
 }
 wait_for "placement inventory of $FAKE_HOST" 120 provider_ready 2>>"$LOG" ||
   fail "the fake compute did not report to placement" /var/log/nova/nova-compute.log
+
+if [ "$QEMU" = 1 ]; then
+  step "nova-compute $QEMU_HOST (libvirt, QEMU software emulation)"
+  qemu_service_up() {
+    [ -n "$(sql "SELECT id FROM nova.services WHERE deleted = 0 AND host = '$QEMU_HOST' AND
+      COALESCE(updated_at, created_at) > UTC_TIMESTAMP() - INTERVAL 60 SECOND")" ]
+  }
+  wait_for "nova-compute $QEMU_HOST to report" 120 qemu_service_up 2>>"$LOG" ||
+    fail "nova-compute $QEMU_HOST is not up" "$QEMU_LOG"
+  # The libvirt driver names its node after the machine (libvirt's hostname), unlike the fake driver.
+  qemu_node() {
+    sql "SELECT c.hypervisor_hostname FROM nova.compute_nodes c JOIN placement.resource_providers r
+      ON r.uuid = c.uuid JOIN placement.inventories i ON i.resource_provider_id = r.id
+      WHERE c.host = '$QEMU_HOST' AND c.deleted = 0 ORDER BY c.id DESC LIMIT 1"
+  }
+  qemu_node_ready() { [ -n "$(qemu_node)" ]; }
+  wait_for "placement inventory of $QEMU_HOST" 120 qemu_node_ready 2>>"$LOG" ||
+    fail "nova-compute $QEMU_HOST did not report to placement" "$QEMU_LOG"
+  if [ -z "$(sql "SELECT id FROM nova_api.host_mappings WHERE host='$QEMU_HOST'")" ]; then
+    as nova nova-manage cell_v2 discover_hosts
+  fi
+  # Its aggregate takes only flavors that require CUSTOM_CORRAL_QEMU (flavor corral.qemu): the fake-driver
+  # suites' servers never land on it.
+  "$PY" "$here/bootstrap.py" qemu "$(qemu_node)" >>"$LOG" 2>&1 || fail "bootstrap.py qemu" /var/log/nova/nova-api.log
+fi
 
 if [ "$CINDER" = 1 ]; then
   wait_api cinder http://127.0.0.1:8776/ 90 /var/log/cinder/cinder-api.log
@@ -353,4 +420,4 @@ printf '%s\n' "$clouds" >/etc/openstack/clouds.yaml
 printf '%s\n' "$clouds" >"$repo/.cache/openstack/clouds.yaml"
 
 step "ready in $((SECONDS - started))s: keystone :5000 glance :9292 placement :8778 nova :8774 neutron :9696$(
-  [ "$CINDER" = 1 ] && echo " cinder :8776")"
+  [ "$CINDER" = 1 ] && echo " cinder :8776")$([ "$QEMU" = 1 ] && echo "; computes $FAKE_HOST (fake), $QEMU_HOST (libvirt)")"

@@ -1,6 +1,14 @@
+import { BadRequestError } from '@corral/core';
+import { PROVIDER_NAME } from '../../common/errors.js';
 import type { ServiceClient } from '../../common/http.js';
 import { type PageOptions, paginate } from '../../common/pagination.js';
-import { type CreatedServer, CreatedServerSchema, type NovaServer, NovaServerSchema } from './results.js';
+import {
+  ConsoleOutputSchema,
+  type CreatedServer,
+  CreatedServerSchema,
+  type NovaServer,
+  NovaServerSchema,
+} from './results.js';
 import { serverActionUrl, serversDetailUrl, serversUrl, serverUrl } from './urls.js';
 
 export interface BlockDeviceMapping {
@@ -96,3 +104,32 @@ export const resizeServer = (compute: ServiceClient, id: string, flavorRef: stri
 
 export const confirmResize = (compute: ServiceClient, id: string, signal?: AbortSignal) =>
   serverAction(compute, id, { confirmResize: null }, signal);
+
+export interface ConsoleOutputOptions {
+  /** The last N lines only; all that Nova keeps (its console log, at most 100 KiB on libvirt) when left out. */
+  length?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * POST /servers/{id}/action `os-getConsoleOutput`: the guest's serial console log as text. Unlike the other
+ * actions it changes nothing, so a lost answer may be asked again (`idempotent`). Fake-driver servers answer
+ * a fixed line; a server without a console log yet answers 409 (ConflictError) on libvirt.
+ */
+export async function getConsoleOutput(
+  compute: ServiceClient,
+  id: string,
+  options: ConsoleOutputOptions = {},
+): Promise<string> {
+  if (options.length !== undefined && (!Number.isInteger(options.length) || options.length < 1)) {
+    throw new BadRequestError(`getConsoleOutput length: must be a positive integer (got ${options.length})`, {
+      provider: PROVIDER_NAME,
+    });
+  }
+  const action = { 'os-getConsoleOutput': options.length === undefined ? {} : { length: options.length } };
+  const response = await compute.post<{ output?: unknown }>(serverActionUrl(compute, id), action, {
+    signal: options.signal,
+    idempotent: true,
+  });
+  return ConsoleOutputSchema.parse(response.body).output;
+}

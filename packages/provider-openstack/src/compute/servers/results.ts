@@ -37,3 +37,7 @@ export const CreatedServerSchema = z.looseObject({
   adminPass: z.string().optional(),
 });
 export type CreatedServer = z.infer<typeof CreatedServerSchema>;
+
+/** The answer to `os-getConsoleOutput`. */
+export const ConsoleOutputSchema = z.looseObject({ output: z.string() });
+export type ConsoleOutput = z.infer<typeof ConsoleOutputSchema>;
