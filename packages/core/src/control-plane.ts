@@ -4,6 +4,13 @@ import { Conductor, type ConductorOptions } from './conductor/manager.js';
 import { GuestPresence } from './conductor/presence.js';
 import { EventRelay } from './conductor/relay.js';
 import type { DatastoreCatalog } from './datastore/catalog.js';
+import {
+  agentBrokerIdentity,
+  type GuestEnrolmentOptions,
+  type GuestIdentityMode,
+  grantEnrolment,
+} from './enrolment/identity.js';
+import { EnrolmentTokens } from './enrolment/tokens.js';
 import { encodeAgentUserData } from './guest/agent-config.js';
 import { GuestApi } from './guest/api.js';
 import { StatusEventBus } from './instance/events.js';
@@ -69,6 +76,13 @@ export interface CreateControlPlaneOptions {
   datastores: DatastoreCatalog;
   /** Needed by task workers: the CA that signs guest certificates, and the broker's revocation list if in-process. */
   pki?: { ca: CertificateAuthority; revocations?: RevocationList; guestCertificateDays?: number };
+  /**
+   * How guests get their identity (README "Guest identity"): `issued` (default) ships a key and certificate in
+   * the bootstrap; `enrolment` ships a one-time token, and the guest sends a CSR to `enrolment.guestUrl` (an
+   * endpoint from `startEnrolmentServer` with the same CA; the embedded control plane starts one).
+   */
+  guestIdentity?: GuestIdentityMode;
+  enrolment?: GuestEnrolmentOptions;
   /** Default all three. */
   roles?: readonly ControlPlaneRole[];
   /** Tasks worked at once in this process (default 4). */
@@ -185,8 +199,16 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
       if (pki === undefined)
         throw new Error('createControlPlane: the taskmanager role needs `pki.ca` to issue guest certificates');
       const guestUrl = options.broker.guestUrl ?? options.broker.url;
+      const enrolment = options.guestIdentity === 'enrolment' ? options.enrolment : undefined;
+      if (options.guestIdentity === 'enrolment' && enrolment === undefined)
+        throw new Error('createControlPlane: guestIdentity `enrolment` needs `enrolment.guestUrl`');
+      const tokens = enrolment !== undefined ? EnrolmentTokens.fromCa(pki.ca) : undefined;
+      const buildMs = options.timeouts?.buildMs ?? DEFAULT_TIMEOUTS.buildMs;
       const identity: IdentityPort = {
         async issue(instanceId): Promise<GuestIdentity> {
+          if (enrolment !== undefined && tokens !== undefined) {
+            return grantEnrolment({ store, tokens, caPem: pki.ca.certPem, options: enrolment, buildMs }, instanceId);
+          }
           const instance = await store.getInstance(instanceId, { includeDeleted: true });
           const issued = await issueGuestCertificate(pki.ca, {
             guestId: instance.guestId,
@@ -224,7 +246,7 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
             userData: encodeAgentUserData({
               guestId: instance.id,
               instanceId: instance.id,
-              broker: { url: guestUrl, caPem: guest.caPem, certPem: guest.certPem, keyPem: guest.keyPem },
+              broker: { url: guestUrl, ...agentBrokerIdentity(guest) },
               heartbeatIntervalSeconds: options.heartbeat?.intervalSeconds ?? 10,
               datastore: { manager: instance.datastore.manager, version: instance.datastore.version },
               ...(options.agent?.stateDir !== undefined && { stateDir: options.agent.stateDir }),

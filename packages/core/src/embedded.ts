@@ -4,6 +4,10 @@ import pino, { type Logger } from 'pino';
 import { type ControlPlane, type CreateControlPlaneOptions, createControlPlane } from './control-plane.js';
 import type { DatastoreCatalog } from './datastore/catalog.js';
 import { createDefaultCatalog } from './datastore/defaults.js';
+import type { GuestIdentityMode } from './enrolment/identity.js';
+import { type EnrolmentServerHandle, startEnrolmentServer } from './enrolment/server.js';
+import { EnrolmentService } from './enrolment/service.js';
+import { EnrolmentTokens } from './enrolment/tokens.js';
 import { type BrokerHandle, startBroker } from './messaging/broker.js';
 import { type CertificateAuthority, loadOrCreateCa } from './pki/ca.js';
 import { RevocationList } from './pki/crl.js';
@@ -27,6 +31,13 @@ export interface StartEmbeddedOptions {
   brokerPort?: number;
   /** The address guests use for the host (default 10.0.2.2). */
   guestHostAddress?: string;
+  /**
+   * How guests get their identity (default `issued`): with `enrolment` an HTTPS enrolment endpoint starts on
+   * 127.0.0.1 (`enrolmentPort`, default 0: any free port) and guests trade a one-time token and a CSR for
+   * their certificate there, so their private keys are made in the guest and never in the bootstrap.
+   */
+  guestIdentity?: GuestIdentityMode;
+  enrolmentPort?: number;
   logger?: Logger;
   /** Anything else for createControlPlane (timeouts, heartbeat, workers, hooks). */
   controlPlane?: Partial<Omit<CreateControlPlaneOptions, 'store' | 'broker' | 'providers' | 'datastores' | 'pki'>>;
@@ -40,6 +51,9 @@ export interface EmbeddedControlPlane {
   revocations: RevocationList;
   /** The broker URL as guests see it. */
   guestBrokerUrl: string;
+  /** With `guestIdentity: 'enrolment'`: the endpoint, and its URL as guests see it. */
+  enrolment?: EnrolmentServerHandle;
+  guestEnrolmentUrl?: string;
   close(): Promise<void>;
 }
 
@@ -70,6 +84,29 @@ export async function startEmbeddedControlPlane(options: StartEmbeddedOptions): 
       logger: logger.child({ component: 'broker' }),
     });
     stops.push(() => broker.stop());
+    let enrolment: EnrolmentServerHandle | undefined;
+    if (options.guestIdentity === 'enrolment') {
+      const enrolmentCertificate = await issueServerCertificate(ca, {
+        commonName: 'corral-enrolment',
+        ipAddresses: [...new Set(['127.0.0.1', guestHost])],
+        dnsNames: ['localhost'],
+      });
+      const started = await startEnrolmentServer({
+        service: new EnrolmentService({
+          store,
+          ca,
+          tokens: EnrolmentTokens.fromCa(ca),
+          revocations,
+          logger: logger.child({ component: 'enrolment' }),
+        }),
+        tls: { certPem: enrolmentCertificate.certPem, keyPem: enrolmentCertificate.keyPem },
+        host: '127.0.0.1',
+        port: options.enrolmentPort ?? 0,
+        logger,
+      });
+      enrolment = started;
+      stops.push(() => started.close());
+    }
     const service = await issueServiceCertificate(ca, { name: 'embedded' });
     const controlPlane = await createControlPlane({
       ...options.controlPlane,
@@ -77,6 +114,10 @@ export async function startEmbeddedControlPlane(options: StartEmbeddedOptions): 
       providers: options.providers,
       datastores: options.datastores ?? createDefaultCatalog(),
       pki: { ca, revocations },
+      ...(enrolment !== undefined && {
+        guestIdentity: 'enrolment' as const,
+        enrolment: { ...options.controlPlane?.enrolment, guestUrl: enrolment.urlFor(guestHost) },
+      }),
       logger,
       broker: {
         url: broker.url,
@@ -96,6 +137,7 @@ export async function startEmbeddedControlPlane(options: StartEmbeddedOptions): 
       ca,
       revocations,
       guestBrokerUrl: `mqtts://${guestHost}:${broker.port}`,
+      ...(enrolment !== undefined && { enrolment, guestEnrolmentUrl: enrolment.urlFor(guestHost) }),
       close: stopAll,
     };
   } catch (error) {

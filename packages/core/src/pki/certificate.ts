@@ -35,6 +35,11 @@ export interface CertificateRequestSpec {
   notAfter: Date;
   dnsNames?: string[];
   ipAddresses?: string[];
+  /**
+   * Serial number bytes (positive, no leading zero byte: see `randomSerial`); default random. Enrolment derives
+   * the serial from its one-time token so the store's unique serial is the token's "used" mark.
+   */
+  serial?: Uint8Array;
 }
 
 export interface IssuedCertificateInfo {
@@ -82,7 +87,7 @@ function keyIdentifierOf(certificate: Certificate): ArrayBuffer | undefined {
 export async function buildCertificate(spec: CertificateRequestSpec): Promise<IssuedCertificateInfo> {
   const cert = new Certificate();
   cert.version = 2;
-  const serial = randomSerial();
+  const serial = spec.serial ?? randomSerial();
   cert.serialNumber = new asn1js.Integer({ valueHex: serial.buffer as ArrayBuffer });
   cert.subject = buildName(spec.subject);
   cert.issuer = spec.issuer ? spec.issuer.certificate.subject : cert.subject;

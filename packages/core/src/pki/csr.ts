@@ -8,11 +8,16 @@ import { exportPrivateKeyPem, generateKeyPair } from './keys.js';
 import { buildName, OID } from './names.js';
 import { fromPem, toPem } from './pem.js';
 
+/** Why a CSR was refused: not a request at all, a key type other than P-256, or a signature that fails. */
+export type InvalidCsrReason = 'malformed' | 'key-type' | 'signature';
+
 export class InvalidCsrError extends Error {
   readonly code = 'INVALID_CSR' as const;
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly reason: InvalidCsrReason;
+  constructor(message: string, options: { cause?: unknown; reason?: InvalidCsrReason } = {}) {
     super(message, options);
     this.name = 'InvalidCsrError';
+    this.reason = options.reason ?? 'malformed';
   }
 }
 
@@ -41,14 +46,21 @@ export async function verifyCsr(csrPem: string | Buffer): Promise<PublicKeyInfo>
   const spki = csr.subjectPublicKeyInfo;
   const curve = spki.algorithm.algorithmParams as asn1js.ObjectIdentifier | undefined;
   if (spki.algorithm.algorithmId !== OID.ecPublicKey || curve?.valueBlock?.toString() !== OID.prime256v1) {
-    throw new InvalidCsrError('csr: the public key must be ECDSA P-256');
+    throw new InvalidCsrError('csr: the public key must be ECDSA P-256', { reason: 'key-type' });
+  }
+  // A P-256 public key is one uncompressed point: 0x04 then 32 bytes of x and 32 of y.
+  const point = spki.subjectPublicKey.valueBlock.valueHexView;
+  if (point.byteLength !== 65 || point[0] !== 0x04) {
+    throw new InvalidCsrError('csr: the P-256 public key must be an uncompressed 65-byte point', {
+      reason: 'key-type',
+    });
   }
   let valid = false;
   try {
     valid = await csr.verify();
   } catch (error) {
-    throw new InvalidCsrError('csr: signature could not be verified', { cause: error });
+    throw new InvalidCsrError('csr: signature could not be verified', { cause: error, reason: 'signature' });
   }
-  if (!valid) throw new InvalidCsrError('csr: signature does not match its public key');
+  if (!valid) throw new InvalidCsrError('csr: signature does not match its public key', { reason: 'signature' });
   return spki;
 }

@@ -1,7 +1,7 @@
 export { type CertificateAuthority, type CreateCaOptions, createCa, loadCa, loadOrCreateCa } from './ca.js';
 export { buildCertificate, type CertificateProfile, parseCertificatePem } from './certificate.js';
 export { createCrlPem, RevocationList, type RevokedEntry } from './crl.js';
-export { createKeyAndCsr, InvalidCsrError, verifyCsr } from './csr.js';
+export { createKeyAndCsr, InvalidCsrError, type InvalidCsrReason, verifyCsr } from './csr.js';
 export { type CertificateSummary, describeCertificate } from './inspect.js';
 export {
   BACKDATE_MS,

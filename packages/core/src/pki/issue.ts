@@ -121,7 +121,7 @@ export async function issueServiceCertificate(
 export async function signGuestCsr(
   ca: CertificateAuthority,
   csrPem: string | Buffer,
-  options: ValidityOptions & { guestId: string },
+  options: ValidityOptions & { guestId: string; serial?: Uint8Array },
 ): Promise<IssuedCertificate> {
   const identity = guestIdentity(options.guestId);
   const spki: PublicKeyInfo = await verifyCsr(csrPem);
@@ -131,6 +131,7 @@ export async function signGuestCsr(
     publicKey: spki,
     issuer: { certificate: ca.certificate, privateKey: ca.privateKey },
     ...validity(options, 7),
+    ...(options.serial !== undefined && { serial: options.serial }),
   });
   return { certPem: issued.certPem, serial: issued.serial, notBefore: issued.notBefore, notAfter: issued.notAfter };
 }
