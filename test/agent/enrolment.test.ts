@@ -1,14 +1,26 @@
 /**
- * Enrolment: the agent makes its key in the guest, sends only a CSR with a one-time token to an HTTPS endpoint,
- * gets its certificate, keeps both in its state dir and reuses them after a restart. The control-plane side here
- * is a small test endpoint built on core's `signGuestCsr` (the protocol the agent speaks: POST JSON
- * {guestId, instanceId, token, csrPem} → {certPem}). Embedded aedes broker with mutual TLS; no datastore.
+ * Enrolment against core's real endpoint: the agent makes its key in the guest, sends only a CSR with the
+ * one-time token its bootstrap carries (granted by core exactly as the task manager does in `enrolment` mode),
+ * gets its certificate from `startEnrolmentServer`, keeps both in its state dir and reuses them after a restart.
+ * Refusals the agent meets (bad token, reused token, another instance's token) end it with exit code 3 and the
+ * endpoint's code. Embedded aedes broker with mutual TLS, in-memory store; no datastore is started beyond
+ * redis (scripts/setup/30-datastores.sh, as the other agent suites).
  */
 import { statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { encodeAgentUserData, issueServerCertificate, signGuestCsr } from '@corral/core';
+import {
+  createMemoryStore,
+  type EnrolmentGrant,
+  type EnrolmentServerHandle,
+  EnrolmentService,
+  EnrolmentTokens,
+  encodeAgentUserData,
+  grantEnrolment,
+  issueServerCertificate,
+  type Store,
+  startEnrolmentServer,
+} from '@corral/core';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AgentProcess,
@@ -20,61 +32,88 @@ import {
   startControlPlane,
 } from './harness.js';
 
-const TOKEN = 'one-time-token-0123456789abcdef';
-
-describe('agent enrolment', () => {
+describe('agent enrolment against the control plane’s endpoint', () => {
   let plane: ControlPlane;
-  let server: Server;
-  let url: string;
+  let store: Store;
+  let endpoint: EnrolmentServerHandle;
+  let tokens: EnrolmentTokens;
   const bodies: string[] = [];
-  const tokensUsed = new Set<string>();
   const guests: GuestSetup[] = [];
   const agents: AgentProcess[] = [];
 
   beforeAll(async () => {
     plane = await startControlPlane();
-    const tls = await issueServerCertificate(plane.ca);
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      req.on('end', async () => {
-        bodies.push(body);
-        const { guestId, token, csrPem } = JSON.parse(body) as { guestId: string; token: string; csrPem: string };
-        if (token !== TOKEN || tokensUsed.has(token)) {
-          res.writeHead(403, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: { code: 'TOKEN_REFUSED', message: 'unknown or already used token' } }));
-          return;
-        }
-        tokensUsed.add(token);
-        const issued = await signGuestCsr(plane.ca, csrPem, { guestId });
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ certPem: issued.certPem }));
-      });
+    store = createMemoryStore();
+    tokens = EnrolmentTokens.fromCa(plane.ca);
+    const service = new EnrolmentService({ store, ca: plane.ca, tokens });
+    // What reached the endpoint, to show the private key never travelled.
+    const recording: EnrolmentService = Object.create(service);
+    recording.enrol = (body: unknown) => {
+      bodies.push(JSON.stringify(body));
+      return service.enrol(body);
+    };
+    const tls = await issueServerCertificate(plane.ca, { commonName: 'corral-enrolment' });
+    endpoint = await startEnrolmentServer({
+      service: recording,
+      tls: { certPem: tls.certPem, keyPem: tls.keyPem },
+      logger: pino({ level: 'silent' }),
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/enrol`;
   });
 
   afterAll(async () => {
     for (const agent of agents) await agent.kill();
     for (const guest of guests) await cleanupGuest(guest, []);
-    server?.close();
+    await endpoint?.close();
+    await store?.close();
     await plane?.close();
   });
 
-  async function enrollingGuest(guestId: string, token: string): Promise<GuestSetup> {
+  /** A guest whose instance exists in the store, and the token the task manager would put in its bootstrap. */
+  async function grantedGuest(guestId: string): Promise<{ setup: GuestSetup; grant: EnrolmentGrant }> {
     const setup = await makeGuest(plane, { guestId, manager: 'redis' });
     guests.push(setup);
-    const { certPem: _cert, keyPem: _key, ...broker } = setup.config.broker;
-    const config = { ...setup.config, broker: { ...broker, enrolment: { url, token, timeoutSeconds: 10 } } };
-    writeFileSync(setup.configPath, encodeAgentUserData(config));
-    return setup;
+    await store.createInstance({
+      id: setup.config.instanceId,
+      guestId,
+      name: guestId,
+      projectId: 'agent-test',
+      provider: 'none',
+      flavor: 'small',
+      image: 'none',
+      datastore: { type: 'redis', version: '1' },
+    });
+    const grant = await grantEnrolment(
+      { store, tokens, caPem: plane.ca.certPem, options: { guestUrl: endpoint.url }, buildMs: 60_000 },
+      setup.config.instanceId,
+    );
+    return { setup, grant };
   }
 
+  function useToken(setup: GuestSetup, token: string): void {
+    const { certPem: _cert, keyPem: _key, ...broker } = setup.config.broker;
+    const config = {
+      ...setup.config,
+      broker: { ...broker, enrolment: { url: endpoint.url, token, timeoutSeconds: 10 } },
+    };
+    writeFileSync(setup.configPath, encodeAgentUserData(config));
+  }
+
+  async function refusedWith(setup: GuestSetup, token: string): Promise<string> {
+    useToken(setup, token);
+    const agent = startAgent(['--config', setup.configPath]);
+    agents.push(agent);
+    const { code } = await agent.exited;
+    expect(code).toBe(3);
+    expect(agent.output()).not.toContain(token);
+    return agent.output();
+  }
+
+  let firstToken = '';
+
   it('enrols with a CSR, connects, and reuses the stored certificate after a restart', async () => {
-    const setup = await enrollingGuest('enrolled-guest', TOKEN);
+    const { setup, grant } = await grantedGuest('enrolled-guest');
+    firstToken = grant.enrolment.token;
+    useToken(setup, firstToken);
     const first = startAgent(['--config', setup.configPath]);
     agents.push(first);
     const beat = await plane
@@ -88,7 +127,11 @@ describe('agent enrolment', () => {
     expect(bodies[0]).not.toContain('PRIVATE KEY');
     const keyPath = join(setup.config.stateDir as string, 'identity', 'key.pem');
     expect(statSync(keyPath).mode & 0o777).toBe(0o600);
-    expect(first.output()).not.toContain(TOKEN);
+    expect(first.output()).not.toContain(firstToken);
+    // Recorded like an issued certificate, under the serial the grant announced: delete's revokeAll finds it.
+    expect(await store.listGuestCertificates({ guestId: setup.guestId, revoked: false })).toMatchObject([
+      { serial: grant.serial.toLowerCase(), instanceId: setup.config.instanceId },
+    ]);
 
     await first.kill('SIGTERM');
     const from = plane.heartbeats.length;
@@ -99,13 +142,19 @@ describe('agent enrolment', () => {
     expect(second.output()).toContain('"source":"stored"');
   });
 
-  it('exits 3 with the endpoint’s reason when the token is refused', async () => {
-    const setup = await enrollingGuest('refused-guest', 'not-the-right-token-000');
-    const agent = startAgent(['--config', setup.configPath]);
-    agents.push(agent);
-    const { code } = await agent.exited;
-    expect(code).toBe(3);
-    expect(agent.output()).toContain('(HTTP 403): TOKEN_REFUSED: unknown or already used token');
-    expect(agent.output()).not.toContain('not-the-right-token-000');
+  it('exits 3 with the endpoint’s reason when the token is refused: forged, reused, or another instance’s', async () => {
+    const forged = await grantedGuest('forged-guest');
+    const tampered = `${forged.grant.enrolment.token.slice(0, -4)}AAAA`;
+    expect(await refusedWith(forged.setup, tampered)).toContain('(HTTP 401): TOKEN_INVALID');
+
+    // The first test's token, already used: a clone of that guest (same ids, empty state dir) is refused.
+    const clone = await makeGuest(plane, { guestId: 'enrolled-guest', manager: 'redis' });
+    guests.push(clone);
+    expect(firstToken).not.toBe('');
+    expect(await refusedWith(clone, firstToken)).toContain('(HTTP 409): TOKEN_USED');
+
+    const other = await grantedGuest('other-guest');
+    expect(await refusedWith(forged.setup, other.grant.enrolment.token)).toContain('(HTTP 403): TOKEN_MISMATCH');
+    expect(await store.listGuestCertificates({ guestId: 'forged-guest' })).toHaveLength(0);
   });
 });
