@@ -203,7 +203,9 @@ install -d -o nova -g nova /var/lib/nova/tmp /var/lib/nova/instances
 if [ "$QEMU" = 1 ]; then
   put "$CONF/nova-compute-qemu.conf" /etc/nova/nova-compute-qemu.conf nova nova-compute-qemu
   [ -z "${changed[nova]:-}" ] || changed[nova-compute-qemu]=1
-  install -d -m 0750 "$(sed -n 's/^instances_path = //p' "$CONF/nova-compute-qemu.conf")"
+  for key in state_path instances_path lock_path; do
+    install -d -m 0750 "$(sed -n "s/^$key = //p" "$CONF/nova-compute-qemu.conf")"
+  done
 fi
 install -d -o glance -g glance /var/lib/glance/tmp /var/lib/glance/images
 install -d -o neutron -g neutron /var/lib/neutron/tmp
