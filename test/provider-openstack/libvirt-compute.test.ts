@@ -81,6 +81,8 @@ async function dropCachedImage(imageId: string): Promise<void> {
 
 async function uploadGuestImage(): Promise<string> {
   const guest = corralGuestImage(imageDir);
+  if (!guest.initrd || !guest.cmdline) throw new Error('corralGuestImage gave no initrd or command line');
+  const { initrd, cmdline } = guest;
   const kernel = await provider.uploadImage({
     name: unique('corral-qemu-kernel'),
     diskFormat: 'aki',
@@ -97,7 +99,7 @@ async function uploadGuestImage(): Promise<string> {
     diskFormat: 'ari',
     containerFormat: 'ari',
     visibility: 'private',
-    data: createReadStream(guest.initrd),
+    data: createReadStream(initrd),
   });
   cleanup.add(`ramdisk image ${ramdisk.id}`, async () => {
     await provider.deleteImage(ramdisk.id);
@@ -111,7 +113,7 @@ async function uploadGuestImage(): Promise<string> {
     containerFormat: 'bare',
     visibility: 'private',
     data: Buffer.alloc(1024 * 1024),
-    properties: { kernel_id: kernel.id, ramdisk_id: ramdisk.id, os_command_line: guest.cmdline },
+    properties: { kernel_id: kernel.id, ramdisk_id: ramdisk.id, os_command_line: cmdline },
   });
   cleanup.add(`root image ${root.id}`, async () => {
     await provider.deleteImage(root.id);
