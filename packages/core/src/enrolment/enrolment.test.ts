@@ -1,11 +1,8 @@
-import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
-import { CertificationRequest } from 'pkijs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CertificateAuthority, createCa } from '../pki/ca.js';
 import { RevocationList } from '../pki/crl.js';
 import { createKeyAndCsr } from '../pki/csr.js';
-import { buildName } from '../pki/names.js';
-import { toPem } from '../pki/pem.js';
 import { createMemoryStore } from '../store/memory.js';
 import type { Store } from '../store/types.js';
 import { EnrolmentError, type EnrolmentRefusalCode } from './errors.js';
@@ -13,6 +10,7 @@ import { agentBrokerIdentity, grantEnrolment, isEnrolmentGrant } from './identit
 import { SourceRateLimiter } from './rate-limit.js';
 import { EnrolmentRequestSchema } from './schema.js';
 import { EnrolmentService } from './service.js';
+import { createForeignKeyCsr } from './testing.js';
 import { EnrolmentTokens } from './tokens.js';
 
 let ca: CertificateAuthority;
@@ -30,20 +28,6 @@ async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<Enr
     return (error as EnrolmentError).code;
   }
   throw new Error('expected a refusal, got success');
-}
-
-/** A CSR for a key other than P-256, made with pkijs the way a careless or hostile client would. */
-async function foreignCsr(kind: 'rsa' | 'p384'): Promise<string> {
-  const algorithm =
-    kind === 'rsa'
-      ? { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
-      : { name: 'ECDSA', namedCurve: 'P-384' };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const csr = new CertificationRequest();
-  csr.subject = buildName({ commonName: 'x' });
-  await csr.subjectPublicKeyInfo.importKey(keys.publicKey);
-  await csr.sign(keys.privateKey, 'SHA-256');
-  return toPem('CERTIFICATE REQUEST', csr.toSchema().toBER(false));
 }
 
 describe('enrolment tokens', () => {
@@ -212,8 +196,12 @@ describe('enrolment service', () => {
   it('refuses other key types and broken CSRs without using the token up', async () => {
     const granted = await grant('inst-a');
     const body = { guestId: 'inst-a', instanceId: 'inst-a', token: granted.enrolment.token };
-    expect(await refusal(service.enrol({ ...body, csrPem: await foreignCsr('rsa') }))).toBe('CSR_KEY_UNSUPPORTED');
-    expect(await refusal(service.enrol({ ...body, csrPem: await foreignCsr('p384') }))).toBe('CSR_KEY_UNSUPPORTED');
+    expect(await refusal(service.enrol({ ...body, csrPem: await createForeignKeyCsr('rsa-2048') }))).toBe(
+      'CSR_KEY_UNSUPPORTED',
+    );
+    expect(await refusal(service.enrol({ ...body, csrPem: await createForeignKeyCsr('p-384') }))).toBe(
+      'CSR_KEY_UNSUPPORTED',
+    );
     const broken = csrPem.replace(/[A-Za-z](?=[A-Za-z0-9+/=\s]*-----END)/, (c) => (c === 'A' ? 'B' : 'A'));
     expect(await refusal(service.enrol({ ...body, csrPem: broken }))).toBe('CSR_INVALID');
     expect(await refusal(service.enrol({ ...body, csrPem: 'nope' }))).toBe('BODY_INVALID');
