@@ -122,7 +122,10 @@ export function createOpenStackProvider(options: OpenStackProviderOptions = {}):
     async deleteServer(id, callOptions = {}) {
       await deleteServer(await client.compute({ signal: callOptions.signal }), id, callOptions.signal);
       if ((options.deleteTimeoutMs ?? 120_000) > 0) {
-        await waitForGone(fetchServer, id, {
+        // Nova's raw status: DELETED (still listed) is not gone yet; see waitForGone.
+        const novaStatus = async (serverId: string, signal?: AbortSignal) =>
+          getServer(await client.compute({ signal }), serverId, signal);
+        await waitForGone(novaStatus, id, {
           timeoutMs: options.deleteTimeoutMs,
           intervalMs: Math.min(pollIntervalMs, 500),
           signal: callOptions.signal,

@@ -46,23 +46,27 @@ export async function waitForStatus(
   }
 }
 
-/** Polls until GET answers 404 (a DELETED status counts too). */
+/**
+ * Polls until GET answers 404. Nova's own status is wanted here (not core's): `DELETED` is the moment
+ * between the compute marking the instance deleted and its row being destroyed — still listed, so the wait
+ * goes on; `SOFT_DELETED` (a cloud with deferred delete) is as gone as it will get until Nova reclaims it.
+ */
 export async function waitForGone(
-  get: (id: string, signal?: AbortSignal) => Promise<Server>,
+  get: (id: string, signal?: AbortSignal) => Promise<{ status: string }>,
   id: string,
   options: WaitOptions = {},
 ): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   const interval = options.intervalMs ?? 500;
   for (;;) {
-    let status: ServerStatus;
+    let status: string;
     try {
       status = (await get(id, options.signal)).status;
     } catch (error) {
       if (error instanceof NotFoundError) return;
       throw error;
     }
-    if (status === 'DELETED') return;
+    if (status === 'SOFT_DELETED') return;
     if (Date.now() + interval > deadline) {
       throw new ProviderTimeoutError(`server ${id} still ${status} after waiting for its deletion`, {
         provider: PROVIDER_NAME,
