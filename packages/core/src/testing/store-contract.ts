@@ -578,6 +578,21 @@ export function describeStoreContract(
         expect((await store.listGuestCertificates({ guestId: 'g2' }))[0]?.instanceId).toBe('i9');
         expect(await store.listGuestCertificates()).toHaveLength(2);
       });
+
+      // Enrolment's single use rests on this: a one-time token's certificate has a serial derived from the token,
+      // so of several racing enrolments with one token exactly one may record it.
+      it('lets exactly one of several concurrent puts of a serial succeed', async () => {
+        const results = await Promise.allSettled(
+          [1, 2, 3, 4].map((n) =>
+            store.putGuestCertificate({ serial: '7E57', guestId: `g${n}`, instanceId: null, issuedAt: n, notAfter: 9 }),
+          ),
+        );
+        expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+        for (const result of results) {
+          if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(StoreConflictError);
+        }
+        expect(await store.listGuestCertificates()).toHaveLength(1);
+      });
     });
 
     describe('events', () => {
