@@ -17,7 +17,7 @@
  * agent-host.ts), the conductor and aedes in their own. Needs `ulimit -n` above N + 100 for the broker (the
  * children inherit ours; mosquitto 2.0 has no connection cap unless max_connections is set, and ours is not).
  * Environment: BENCH_FLEET_SIZES (default "1000,5000,10000"), BENCH_FLEET_WINDOW_S (default 30),
- * BENCH_FLEET_HOSTS (agent host processes, default 3), BENCH_FLEET_BUDGET_S (default 1080: a size that would
+ * BENCH_FLEET_HOSTS (agent host processes, default 3), BENCH_FLEET_BROKERS (default "aedes,mosquitto"), BENCH_FLEET_BUDGET_S (default 1080: a size that would
  * not fit in what is left of the harness's 20 minutes is skipped and reported as such).
  * Setup: scripts/setup/20-mosquitto.sh (the mosquitto binary).
  */
@@ -35,13 +35,14 @@ import {
   startAedes,
   startMosq,
 } from './fleet/brokers.js';
-import { forkChild, killAllChildren, killChild, request, sleep } from './fleet/ipc.js';
+import { endChild, forkChild, killAllChildren, killChild, request, sleep } from './fleet/ipc.js';
 
 const HEARTBEAT_S = 10;
 const WINDOW_S = Number(process.env.BENCH_FLEET_WINDOW_S ?? 30);
 const HOSTS = Number(process.env.BENCH_FLEET_HOSTS ?? 3);
 const BUDGET_MS = Number(process.env.BENCH_FLEET_BUDGET_S ?? 1080) * 1000;
 const SIZES = (process.env.BENCH_FLEET_SIZES ?? '1000,5000,10000').split(',').map(Number);
+const BROKERS = (process.env.BENCH_FLEET_BROKERS ?? 'aedes,mosquitto').split(',') as BrokerKind[];
 const CONNECT_CONCURRENCY = 64;
 const CONNECT_CAP_MS = 180_000;
 const RECONNECT_CAP_MS = 180_000;
@@ -102,7 +103,8 @@ async function main() {
     try {
       if (kind === 'mosquitto') mosquittoFileLimit = await openFilesLimit(broker.pid() ?? 0);
       const conductorDir = await mkdtemp(join(dir, 'conductor-'));
-      ({ child: conductor } = await forkChild(join(here, 'conductor.ts'), {
+      let seeded: Record<string, unknown>;
+      ({ child: conductor, ready: seeded } = await forkChild(join(here, 'conductor.ts'), {
         url: broker.url,
         ca: ca.certPem,
         cert: service.certPem,
@@ -111,6 +113,7 @@ async function main() {
         dir: conductorDir,
         heartbeatSeconds: HEARTBEAT_S,
       }));
+      log(`${kind} ${n}: conductor up (${n} instances seeded in ${(seeded.seedSeconds as number).toFixed(1)} s)`);
       await sleep(500);
       const idle = await broker.memory();
 
@@ -187,7 +190,7 @@ async function main() {
       await all(hosts, 'close').catch(() => undefined);
       if (conductor) await request(conductor, { type: 'stop' }).catch(() => undefined);
       await killChild(conductor);
-      await broker.stop().catch(() => undefined);
+      await broker.close().catch(() => undefined);
     }
   }
 
@@ -196,7 +199,7 @@ async function main() {
     for (const n of SIZES) {
       const issued = await all(hosts, 'issue', { n });
       certificateSeconds += Math.max(...issued.map((r) => r.seconds as number));
-      for (const kind of ['aedes', 'mosquitto'] as const) {
+      for (const kind of BROKERS) {
         // Skip a size that cannot finish in the harness's time: estimate it from the last size on this broker.
         const previous = [...durations.entries()].filter(([key]) => key.startsWith(kind)).pop();
         const estimate = previous ? (previous[1] * n) / Number(previous[0].split('/')[1]) : 0;
@@ -221,7 +224,7 @@ async function main() {
       }
     }
   } finally {
-    await Promise.all(hosts.map((host) => killChild(host)));
+    await Promise.all(hosts.map((host) => endChild(host)));
     killAllChildren();
     await rm(dir, { recursive: true, force: true });
   }

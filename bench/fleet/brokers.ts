@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CertificateAuthority, RevocationList, startMosquitto } from '@corral/core';
-import { forkChild, killChild, request } from './ipc.js';
+import { endChild, forkChild, killChild, request } from './ipc.js';
 
 export type BrokerKind = 'aedes' | 'mosquitto';
 
@@ -23,6 +23,8 @@ export interface BrokerUnderTest {
   stop(): Promise<void>;
   /** Starts it again on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
+  /** The end of a run: a clean shutdown. */
+  close(): Promise<void>;
 }
 
 export interface BrokerTls {
@@ -68,6 +70,10 @@ export async function startAedes(tls: BrokerTls): Promise<BrokerUnderTest> {
       child = undefined;
     },
     start: launch,
+    async close() {
+      if (child) await endChild(child);
+      child = undefined;
+    },
   };
 }
 
@@ -90,5 +96,6 @@ export async function startMosq(tls: BrokerTls, dir: string): Promise<BrokerUnde
     },
     stop: () => handle.stop(),
     start: () => handle.start(),
+    close: () => handle.stop(),
   };
 }

@@ -17,7 +17,12 @@ export function forkChild(
   options: { exposeGc?: boolean } = {},
 ): Promise<{ child: ChildProcess; ready: Message }> {
   const child = fork(file, [], {
-    execArgv: ['--import', 'tsx', ...(options.exposeGc ? ['--expose-gc'] : [])],
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(options.exposeGc ? ['--expose-gc'] : []),
+      ...(process.env.BENCH_FLEET_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_FLEET_PROFILE}`] : []),
+    ],
     env: { ...process.env, FLEET_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -55,6 +60,15 @@ export function request(child: ChildProcess, message: Message): Promise<Message>
     child.on('exit', onExit);
     child.send({ ...message, id });
   });
+}
+
+/** Closes a child's IPC channel (it exits on that), and SIGKILLs it if it is still there after `graceMs`. */
+export async function endChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.disconnect();
+  await Promise.race([exited, sleep(graceMs)]);
+  await killChild(child);
 }
 
 /** SIGKILLs a child and waits for it to be gone. */

@@ -13,6 +13,7 @@ import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'a
 import { normalizeSerial } from '../pki/names.js';
 import { canPublish, canSubscribe, type Identity, identityFromCommonName } from './identity.js';
 import { type MessagingLogger, silentLogger } from './log.js';
+import { indexRetainedMessages, type RetainedStore } from './retained-index.js';
 
 export interface BrokerAuthorizer {
   /** Extra check after the certificate was accepted (default: allow). */
@@ -113,6 +114,8 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
       callback(null, null);
     },
   });
+  // Guests' exact subscriptions find their retained messages by lookup, not by a scan of every guest's birth.
+  indexRetainedMessages((aedes as unknown as { persistence: RetainedStore }).persistence, !options.persistence);
   aedes.on('clientDisconnect', (client) => serials.delete(client));
 
   const unsubscribeRevocations = options.revocations?.onRevoke?.((serial) => {
