@@ -1,7 +1,8 @@
 // Smoke test of the one-node OpenStack test cloud itself, with plain fetch (no corral client code), so a
 // broken cloud is told apart from a broken client. Needs scripts/setup/60-openstack.sh (run by
 // scripts/setup/all.sh), which starts keystone :5000, glance :9292, placement :8778, nova :8774 and
-// neutron :9696 and cinder :8776 (fake volume driver) on 127.0.0.1 and writes /etc/openstack/clouds.yaml.
+// neutron :9696 and cinder :8776 (fake volume driver) on 127.0.0.1, a fake compute corral-fake and a libvirt
+// compute corral-qemu, and writes /etc/openstack/clouds.yaml.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -176,6 +177,36 @@ describe('openstack test cloud (scripts/setup/60-openstack.sh)', () => {
     expect(networks.networks).toHaveLength(1);
     expect(networks.networks[0]).toMatchObject({ shared: true });
     expect(networks.networks[0]?.subnets).toHaveLength(1);
+  });
+
+  it('has the libvirt compute corral-qemu up, in an aggregate only its trait-requiring flavor may enter', async () => {
+    const services = await json(
+      await call(admin, 'compute', '/os-services?binary=nova-compute'),
+      z.object({ services: z.array(z.object({ host: z.string(), state: z.string(), status: z.string() })) }),
+    );
+    expect(services.services).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ host: 'corral-fake', state: 'up', status: 'enabled' }),
+        expect.objectContaining({ host: 'corral-qemu', state: 'up', status: 'enabled' }),
+      ]),
+    );
+    const aggregates = await json(
+      await call(admin, 'compute', '/os-aggregates'),
+      z.object({
+        aggregates: z.array(
+          z.object({ name: z.string(), hosts: z.array(z.string()), metadata: z.record(z.string(), z.string()) }),
+        ),
+      }),
+    );
+    expect(aggregates.aggregates.find((aggregate) => aggregate.name === 'corral-qemu')).toMatchObject({
+      hosts: ['corral-qemu'],
+      metadata: { 'trait:CUSTOM_CORRAL_QEMU': 'required' },
+    });
+    const specs = await json(
+      await call(admin, 'compute', '/flavors/corral-qemu/os-extra_specs'),
+      z.object({ extra_specs: z.record(z.string(), z.string()) }),
+    );
+    expect(specs.extra_specs).toEqual({ 'trait:CUSTOM_CORRAL_QEMU': 'required' });
   });
 
   it('creates a volume on the fake Cinder backend and deletes it', async () => {
