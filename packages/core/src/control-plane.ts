@@ -27,12 +27,17 @@ import { type TaskHooks, TaskManager } from './taskmanager/manager.js';
 import type { FlowDeps, FlowTimeouts, GuestIdentity, IdentityPort } from './taskmanager/tasks/deps.js';
 import { allFlows } from './taskmanager/tasks/index.js';
 import { storeInstancePort, storeTaskQueue } from './taskmanager/tasks/store-adapters.js';
+import type { ServerWatcherTuning } from './watcher/options.js';
+import { ServerWatcher } from './watcher/watcher.js';
 
 /**
  * One entry point for control planes. The three Trove services are roles of one library:
  *   - `api`: the instance service (trove-api's model layer);
  *   - `taskmanager`: task workers (trove-taskmanager);
- *   - `conductor`: heartbeat ingest and the silent-guest sweep (trove-conductor).
+ *   - `conductor`: heartbeat ingest and the silent-guest sweep (trove-conductor);
+ *   - `watcher`: the server watcher (watcher/), which keeps idle instances' server status true after their
+ *     tasks (polling the providers, plus libvirt's lifecycle events). Trove has no such role. One per
+ *     deployment is enough; several only ask the providers more often (their writes are version-checked).
  * All three in one process is the embedded default. Split them across processes (several of each) sharing a
  * PostgreSQL store and an external broker (mosquitto): tasks are claimed by lease from the store, heartbeats
  * are split by a `$share/` subscription, and status events and task wake-ups cross processes on the
@@ -46,7 +51,7 @@ import { storeInstancePort, storeTaskQueue } from './taskmanager/tasks/store-ada
  * every reconnect; a persistent session cannot hold messages for a guest that never connected yet.
  */
 
-export type ControlPlaneRole = 'api' | 'taskmanager' | 'conductor';
+export type ControlPlaneRole = 'api' | 'taskmanager' | 'conductor' | 'watcher';
 
 export interface ControlPlaneBrokerOptions {
   /** How this process reaches the broker, e.g. `mqtts://127.0.0.1:8883`. */
@@ -83,8 +88,14 @@ export interface CreateControlPlaneOptions {
    */
   guestIdentity?: GuestIdentityMode;
   enrolment?: GuestEnrolmentOptions;
-  /** Default all three. */
+  /** Default all four. */
   roles?: readonly ControlPlaneRole[];
+  /**
+   * The server watcher (role `watcher`): polling interval, mode, provider events (see ServerWatcherOptions;
+   * default one round every 10 s ±20 %, `listServers` per provider, events where the provider has them).
+   * `false` turns it off.
+   */
+  serverWatch?: ServerWatcherTuning | false;
   /** Tasks worked at once in this process (default 4). */
   workers?: number;
   logger?: Logger;
@@ -113,6 +124,8 @@ export interface ControlPlane {
   readonly instances: InstanceService;
   readonly taskManager?: TaskManager<FlowDeps>;
   readonly conductor?: Conductor;
+  /** Role `watcher`, unless `serverWatch: false`. */
+  readonly serverWatcher?: ServerWatcher;
   readonly events: StatusEventBus;
   readonly transport: MqttTransport;
   readonly presence: GuestPresence;
@@ -129,7 +142,7 @@ const DEFAULT_TIMEOUTS: FlowTimeouts = {
 };
 
 export async function createControlPlane(options: CreateControlPlaneOptions): Promise<ControlPlane> {
-  const roles = options.roles ?? ['api', 'taskmanager', 'conductor'];
+  const roles = options.roles ?? ['api', 'taskmanager', 'conductor', 'watcher'];
   const logger = options.logger ?? pino({ level: 'info' });
   const log = logger.child({ component: 'control-plane', roles, host: hostname() });
   const { store, providers, datastores } = options;
@@ -277,6 +290,15 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
       cleanups.push(() => started.stop());
     }
 
+    let serverWatcher: ServerWatcher | undefined;
+    if (roles.includes('watcher') && options.serverWatch !== false) {
+      // Its writes reach the event bus (and other processes) through the store subscription above.
+      const watcher = new ServerWatcher({ ...options.serverWatch, store, providers, events, logger });
+      watcher.start();
+      serverWatcher = watcher;
+      cleanups.push(() => watcher.stop());
+    }
+
     const instances = new InstanceService({ store, catalog: datastores, providers, tasks: taskApi, events });
     log.info('control plane started');
     return {
@@ -284,6 +306,7 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
       instances,
       taskManager,
       conductor,
+      serverWatcher,
       events,
       transport,
       presence,

@@ -18,7 +18,8 @@ import type { Store } from './store/types.js';
 
 /**
  * The embedded default in one call: a CA kept in `stateDir/pki`, aedes on 127.0.0.1 with mutual TLS, SQLite
- * in `stateDir/corral.db`, and all three control-plane roles in this process. Guests of a libvirt host reach
+ * in `stateDir/corral.db`, and every control-plane role in this process (API, task workers, conductor and the
+ * server watcher; tune or turn off the watcher with `controlPlane.serverWatch`). Guests of a libvirt host reach
  * the broker as 10.0.2.2 (QEMU user-mode networking's alias for the host loopback), which the broker's
  * certificate names. Revocations live in the store and are loaded back at start, so a deleted instance's
  * certificate stays refused across restarts.

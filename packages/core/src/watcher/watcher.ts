@@ -47,6 +47,8 @@ export interface ServerWatcherMetrics {
   providerErrors: number;
   /** Hints received from provider event streams. */
   hints: number;
+  /** Status writes made by a look on a hint (an event, a task that ended, a silent guest), not by a round. */
+  hintChanges: number;
   /** How long the last round took. */
   lastRoundMs: number;
 }
@@ -69,6 +71,7 @@ export class ServerWatcher {
     conflicts: 0,
     providerErrors: 0,
     hints: 0,
+    hintChanges: 0,
     lastRoundMs: 0,
   };
   readonly #options: ServerWatcherOptions;
@@ -150,7 +153,11 @@ export class ServerWatcher {
    * that is busy, deleted or has no server. Called on hints even while the provider's rounds back off: an
    * event is the quickest news there is, and one call is cheap.
    */
-  async check(instanceId: string): Promise<boolean> {
+  check(instanceId: string): Promise<boolean> {
+    return this.#check(instanceId, false);
+  }
+
+  async #check(instanceId: string, hinted: boolean): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.#stop.signal.aborted; attempt++) {
       const instance = await this.#options.store.findInstance(instanceId);
       if (instance === undefined || !isWatchable(instance)) return false;
@@ -163,6 +170,7 @@ export class ServerWatcher {
         return false;
       }
       const outcome = await this.#apply(instance, observation);
+      if (outcome === 'written' && hinted) this.metrics.hintChanges++;
       if (outcome !== 'conflict') return outcome === 'written';
     }
     return false;
@@ -350,7 +358,7 @@ export class ServerWatcher {
     if (this.#stop.signal.aborted || this.#hinted.has(instanceId)) return;
     const timer = setTimeout(() => {
       this.#hinted.delete(instanceId);
-      this.check(instanceId).catch((error: unknown) =>
+      this.#check(instanceId, true).catch((error: unknown) =>
         this.#log.error({ err: error, instanceId }, 'checking a server after a hint failed'),
       );
     }, this.settings.hintDelayMs);

@@ -33,6 +33,7 @@ import {
 } from './options.js';
 import { statusFromDomainState } from './status.js';
 import { watchServer } from './watch.js';
+import { watchServers } from './watch-servers.js';
 
 /** The libvirt provider: ProviderV1 plus what tests and operators need on top. */
 export interface LibvirtProvider extends ProviderV1 {
@@ -139,7 +140,7 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
     return resolvedType;
   };
 
-  const isOurs = (dom: DomainRef) =>
+  const isOurs = (dom: Pick<DomainRef, 'name'>) =>
     dom.name.startsWith(options.namePrefix) && !dom.name.startsWith(`${options.namePrefix}kvm-probe`);
 
   const readRecord = async (lv: Libvirt, dom: DomainRef): Promise<ServerRecord | undefined> => {
@@ -482,6 +483,14 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
         intervalMs: watchOptions.intervalMs ?? 2000,
         get: () => provider.getServer(id),
         libvirt,
+      });
+    },
+
+    watchServers(watchOptions) {
+      return watchServers({
+        signal: watchOptions.signal,
+        libvirt,
+        isOurs: (name) => isOurs({ name }),
       });
     },
 
