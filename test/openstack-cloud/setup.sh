@@ -311,6 +311,7 @@ fi
 wait_api nova http://127.0.0.1:8774/v2.1 90 /var/log/nova/nova-api.log
 service_up nova-compute
 
+qemu_started_at=
 # qemu_compute_up: the libvirt compute, run as root (the host libvirtd's socket needs no polkit then), with
 # its own config file after nova.conf and its own pidfile (the init script's belongs to the fake compute).
 qemu_running() {
@@ -327,6 +328,8 @@ qemu_compute_up() {
     wait_for "the old nova-compute $QEMU_HOST to stop" 60 sh -c "! kill -0 $(cat "$QEMU_PIDFILE") 2>/dev/null" 2>>"$LOG"
   fi
   if ! qemu_running; then
+    # A service row from before a kill would look alive for up to a minute: wait for a report after this start.
+    qemu_started_at=$(date -u '+%F %T')
     start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$QEMU_PIDFILE" \
       --chdir /var/lib/nova --startas /usr/bin/nova-compute -- --config-file=/etc/nova/nova.conf \
       --config-file=/etc/nova/nova-compute-qemu.conf --log-file="$QEMU_LOG"
@@ -357,7 +360,8 @@ if [ "$QEMU" = 1 ]; then
   step "nova-compute $QEMU_HOST (libvirt, QEMU software emulation)"
   qemu_service_up() {
     [ -n "$(sql "SELECT id FROM nova.services WHERE deleted = 0 AND host = '$QEMU_HOST' AND
-      COALESCE(updated_at, created_at) > UTC_TIMESTAMP() - INTERVAL 60 SECOND")" ]
+      COALESCE(updated_at, created_at) > UTC_TIMESTAMP() - INTERVAL 60 SECOND AND
+      COALESCE(updated_at, created_at) >= '${qemu_started_at:-1970-01-01 00:00:00}'")" ]
   }
   wait_for "nova-compute $QEMU_HOST to report" 120 qemu_service_up 2>>"$LOG" ||
     fail "nova-compute $QEMU_HOST is not up" "$QEMU_LOG"
