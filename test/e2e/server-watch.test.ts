@@ -112,13 +112,14 @@ describe('server watcher on libvirt: a VM stopped behind corral shows as stopped
       const changesBefore = serverWatcher?.metrics.changes ?? 0;
       const destroyedAt = Date.now();
       await virsh('destroy', domain ?? '');
+      const destroyedBy = Date.now();
       const stopped = await instances.waitFor(created.id, (v) => v.serverStatus === 'SHUTOFF', {
         timeoutMs: 4 * intervalMs + 5_000,
       });
       const latencyMs = Date.now() - destroyedAt;
       const by = (serverWatcher?.metrics.hintChanges ?? 0) > 0 ? 'a hint (event or silent guest)' : 'a polling round';
       process.stdout.write(
-        `server watcher: SHUTOFF recorded ${latencyMs} ms after virsh destroy began, by ${by} (${providerEvents ? 'events + polling' : 'polling only'}, interval ${intervalMs} ms)\n`,
+        `server watcher: SHUTOFF recorded ${latencyMs} ms after virsh destroy began (${Date.now() - destroyedBy} ms after it returned), by ${by} (${providerEvents ? 'events + polling' : 'polling only'}, interval ${intervalMs} ms)\n`,
       );
       expect(stopped.status).toBe('SHUTDOWN');
       expect(stopped.taskStatus).toBe('NONE');
@@ -132,8 +133,11 @@ describe('server watcher on libvirt: a VM stopped behind corral shows as stopped
       // Started again behind corral's back: the server reads ACTIVE again (the guest reboots meanwhile).
       const startedAt = Date.now();
       await virsh('start', domain ?? '');
+      const startedBy = Date.now();
       await instances.waitFor(created.id, (v) => v.serverStatus === 'ACTIVE', { timeoutMs: 4 * intervalMs + 5_000 });
-      process.stdout.write(`server watcher: ACTIVE again ${Date.now() - startedAt} ms after virsh start began\n`);
+      process.stdout.write(
+        `server watcher: ACTIVE again ${Date.now() - startedAt} ms after virsh start began (${Date.now() - startedBy} ms after it returned)\n`,
+      );
 
       await instances.delete(created.id);
       const deleted = await instances.waitFor(

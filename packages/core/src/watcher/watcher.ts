@@ -83,6 +83,8 @@ export class ServerWatcher {
   readonly #byServer = new Map<string, string>();
   readonly #hinted = new Map<string, NodeJS.Timeout>();
   readonly #followers: Promise<void>[] = [];
+  /** Looks made on hints, awaited by `stop` so none writes after it. */
+  readonly #looks = new Set<Promise<unknown>>();
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #offEvents: (() => void) | undefined;
@@ -135,7 +137,7 @@ export class ServerWatcher {
     for (const timer of this.#hinted.values()) clearTimeout(timer);
     this.#hinted.clear();
     this.#offEvents?.();
-    await Promise.allSettled([this.#polling, ...this.#followers]);
+    await Promise.allSettled([this.#polling, ...this.#followers, ...this.#looks]);
   }
 
   /** Runs one round now (one at a time: a call during a round waits for that round). */
@@ -358,9 +360,10 @@ export class ServerWatcher {
     if (this.#stop.signal.aborted || this.#hinted.has(instanceId)) return;
     const timer = setTimeout(() => {
       this.#hinted.delete(instanceId);
-      this.#check(instanceId, true).catch((error: unknown) =>
-        this.#log.error({ err: error, instanceId }, 'checking a server after a hint failed'),
-      );
+      const look = this.#check(instanceId, true)
+        .catch((error: unknown) => this.#log.error({ err: error, instanceId }, 'checking a server after a hint failed'))
+        .finally(() => this.#looks.delete(look));
+      this.#looks.add(look);
     }, this.settings.hintDelayMs);
     timer.unref();
     this.#hinted.set(instanceId, timer);
