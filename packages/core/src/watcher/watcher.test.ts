@@ -125,7 +125,7 @@ async function view(store: Store, id: string) {
   return instanceView(await store.getInstance(id));
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs = 2000): Promise<void> {
+async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('condition not met in time');
@@ -205,7 +205,7 @@ describe.each(['list', 'get'] as const)('ServerWatcher (mode %s)', (mode) => {
     const provider = new OperatedProvider({ buildMs: 0 });
     const instance = await activeInstance(store, provider, 'db1');
     // With random() = 1 the first pause after a failure is exactly twice the interval.
-    const watch = watcher(store, provider, { mode, intervalMs: 100 });
+    const watch = watcher(store, provider, { mode, intervalMs: 300 });
     provider.set(instance.serverId ?? '', 'SHUTOFF');
     const opts = { provider: 'fake', status: 502 };
     provider.failNext(mode, new ProviderUnavailableError('502 Bad Gateway', opts));
@@ -223,7 +223,7 @@ describe.each(['list', 'get'] as const)('ServerWatcher (mode %s)', (mode) => {
       await watch.poll();
       return (await view(store, instance.id)).serverStatus === 'SHUTOFF';
     });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(195);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(595);
     expect(watch.metrics.providerErrors).toBe(1);
   });
 
@@ -305,7 +305,8 @@ describe('ServerWatcher races and hints', () => {
     provider.emit({ serverId, event: 'stopped' });
     await until(async () => (await view(store, instance.id)).status === 'SHUTDOWN');
     const latency = Date.now() - stoppedAt;
-    expect(latency).toBeLessThan(1000);
+    // Far below the 60 s interval: the event, not a round, recorded it.
+    expect(latency).toBeLessThan(2000);
     expect(watch.metrics).toMatchObject({ rounds: 1, hints: 1, changes: 1, hintChanges: 1 });
     // Hints about servers no instance watches are dropped.
     provider.emit({ serverId: 'not-ours', event: 'stopped' });
