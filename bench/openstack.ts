@@ -47,13 +47,19 @@ const servers = Number(process.env.BENCH_SERVERS ?? 100);
  */
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const host = process.env.BENCH_HOST ?? 'corral-fake';
-/** Fewer than `servers` keeps the whole run near 4 minutes on the 2-core box; its figures are per server/request. */
-const anchorServers = Number(process.env.BENCH_ANCHOR === '0' ? 0 : (process.env.BENCH_ANCHOR_SERVERS ?? 30));
+/**
+ * Fewer than `servers` keeps the whole run near 4-5 minutes on the 2-core box; its figures are per server or
+ * request. Half runs before corral's run and half after, so a load change on the shared box hits both sides.
+ */
+const anchorServers = Number(process.env.BENCH_ANCHOR === '0' ? 0 : (process.env.BENCH_ANCHOR_SERVERS ?? 20));
 const stubCycles = Number(process.env.BENCH_STUB_CYCLES ?? 300);
 const pollMs = 500;
 const ADMIN_CLOUD = 'corral-admin';
 const FLAVOR = 'm1.tiny';
 const IMAGE = 'corral-test-image';
+
+/** Set by Ctrl-C: workers start no new server. */
+let stopping = false;
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 function percentile(values: number[], p: number): number {
@@ -136,7 +142,7 @@ async function cycle(
   const cpu = process.cpuUsage();
   const started = performance.now();
   const worker = async () => {
-    while (next < count) {
+    while (next < count && !stopping) {
       const index = next++;
       let id: string | undefined;
       try {
@@ -299,7 +305,7 @@ def one(i):
 with lock: count[0] = 0
 cpu = time.process_time(); user0 = os.times().user; t0 = time.monotonic()
 with ThreadPoolExecutor(max_workers=c) as pool:
-    list(pool.map(one, range(n)))
+    list(pool.map(one, range(int(os.environ['BENCH_OFFSET']), int(os.environ['BENCH_OFFSET']) + n)))
 wall = time.monotonic() - t0; cpu = time.process_time() - cpu; user = os.times().user - user0
 print(json.dumps({'version': openstack.version.__version__, 'wallMs': wall * 1000, 'cpuUs': cpu * 1e6, 'userUs': user * 1e6,
     'requests': count[0], 'active': active, 'gone': gone, 'failures': failures}))
@@ -316,7 +322,20 @@ interface SdkResult {
   failures: string[];
 }
 
-function runSdk(projectId: string, prefix: string): Promise<SdkResult> {
+function mergeSdk(a: SdkResult, b: SdkResult): SdkResult {
+  return {
+    version: a.version,
+    wallMs: a.wallMs + b.wallMs,
+    cpuUs: a.cpuUs + b.cpuUs,
+    userUs: a.userUs + b.userUs,
+    requests: a.requests + b.requests,
+    active: [...a.active, ...b.active],
+    gone: [...a.gone, ...b.gone],
+    failures: [...a.failures, ...b.failures],
+  };
+}
+
+function runSdk(projectId: string, prefix: string, count: number, offset: number): Promise<SdkResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/python3', ['-c', SDK_SCRIPT], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -324,7 +343,8 @@ function runSdk(projectId: string, prefix: string): Promise<SdkResult> {
         ...process.env,
         BENCH_ADMIN_CLOUD: ADMIN_CLOUD,
         BENCH_PROJECT_ID: projectId,
-        BENCH_N: String(anchorServers),
+        BENCH_N: String(count),
+        BENCH_OFFSET: String(offset),
         BENCH_C: String(concurrency),
         BENCH_PREFIX: prefix,
         BENCH_POLL_S: String(pollMs / 1000),
@@ -381,20 +401,27 @@ async function main(): Promise<void> {
     await identity.deleteProject(admin.identity(), project.id);
     return left;
   };
+  // Ctrl-C: no new server is started; those in flight finish their cycle, then the run fails and cleans up
+  // (a cleanup racing an in-flight POST could miss its server). A second Ctrl-C exits at once.
   process.once('SIGINT', () => {
-    process.stderr.write('interrupted: removing the bench servers and project\n');
-    void cleanup().finally(() => process.exit(130));
+    stopping = true;
+    process.stderr.write('interrupted: finishing the servers in flight, then removing the bench servers and project\n');
+    process.once('SIGINT', () => process.exit(130));
   });
 
   try {
+    const half = Math.floor(anchorServers / 2);
+    const sdkBefore = anchorServers > 0 ? await runSdk(project.id, sdkPrefix, half, 0) : undefined;
     const run = await cycle(provider, metrics, prefix, servers, concurrency);
+    const sdkAfter = anchorServers > 0 ? await runSdk(project.id, sdkPrefix, anchorServers - half, half) : undefined;
     const nova = await provider.client.compute();
     const afterwards = (await collect(compute.listServers(nova, { query: { name: `^${prefix}` } }))).filter((server) =>
       server.name.startsWith(prefix),
     );
     // Each create checks the idempotency key first, so the ACTIVE count is the one that matters.
     if (run.ok !== servers || run.createToActiveMs.length !== servers) {
-      throw new Error(`${servers - run.ok} of ${servers} servers failed: ${run.failures.slice(0, 3).join(' | ')}`);
+      const why = stopping ? ' (interrupted)' : `: ${run.failures.slice(0, 3).join(' | ')}`;
+      throw new Error(`${servers - run.ok} of ${servers} servers did not complete${why}`);
     }
     if (afterwards.length > 0) {
       const listed = afterwards.map((server) => `${server.name} ${server.id} ${server.status}`).join(', ');
@@ -409,8 +436,8 @@ async function main(): Promise<void> {
     // event loop serving the others; CPU per request is the honest figure here (and the stub's is sequential).
     const { aroundWireUsPerRequest: _around, ...corral } = describeRun(run);
 
-    const sdk = anchorServers > 0 ? await runSdk(project.id, sdkPrefix) : undefined;
-    if (sdk && sdk.failures.length > 0)
+    const sdk = sdkBefore && sdkAfter ? mergeSdk(sdkBefore, sdkAfter) : undefined;
+    if (sdk && (sdk.failures.length > 0 || sdk.gone.length !== anchorServers))
       throw new Error(`openstacksdk run failed: ${sdk.failures.slice(0, 3).join(' | ')}`);
     const stub = stubCycles > 0 ? await measureStub() : undefined;
 
@@ -422,7 +449,7 @@ async function main(): Promise<void> {
         `create → ACTIVE (poll ${pollMs} ms) → delete → 404; client overhead = this process's CPU ÷ requests, ` +
         `and a sequential run against an instant stub in a child process`,
       anchor: sdk
-        ? `openstacksdk ${sdk.version} (Debian python3) doing the same ${anchorServers} servers, ${concurrency} threads, same project/host/poll`
+        ? `openstacksdk ${sdk.version} (Debian python3) doing the same for ${anchorServers} servers (half before, half after corral's run), ${concurrency} threads, same project/host/poll`
         : 'none measured (BENCH_ANCHOR=0)',
       servers,
       concurrency,
