@@ -119,7 +119,7 @@ export interface ProviderCapabilities {
   configDrive: boolean;
   /** Bootstrap can travel as metadata-service user-data. */
   userData: boolean;
-  /** `watchServer` pushes changes (libvirt lifecycle events) instead of being polled. */
+  /** `watchServer`/`watchServers` are pushed by the backend (libvirt lifecycle events) instead of being polled. */
   events: boolean;
   /** `volumeSizeGb` is honoured. */
   volumes: boolean;
