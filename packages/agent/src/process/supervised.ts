@@ -12,8 +12,11 @@ export interface SupervisedOptions {
   args: string[];
   pidFile: string;
   logFile: string;
-  /** A substring of /proc/<pid>/cmdline that proves the pid is still our server. */
-  cmdlineMatch: string;
+  /**
+   * A substring of /proc/<pid>/cmdline that proves the pid is still our server; several: any one of them (a
+   * server that rewrites its process title proves itself one way before and another after).
+   */
+  cmdlineMatch: string | readonly string[];
   cwd?: string;
   uid?: number;
   gid?: number;
@@ -22,14 +25,14 @@ export interface SupervisedOptions {
 
 export type ExitListener = (info: { code: number | null; signal: NodeJS.Signals | null }) => void;
 
-export function isPidAlive(pid: number, cmdlineMatch: string): boolean {
+export function isPidAlive(pid: number, cmdlineMatch: string | readonly string[]): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 3, after the parenthesised command name (which may itself hold spaces or parentheses).
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
     if (state === 'Z' || state === 'X') return false;
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-    return cmdline.includes(cmdlineMatch);
+    return (typeof cmdlineMatch === 'string' ? [cmdlineMatch] : cmdlineMatch).some((m) => cmdline.includes(m));
   } catch {
     return false;
   }

@@ -40,7 +40,11 @@ export interface TaskManagerOptions<D> {
    * owner died (expired leases) and casts lost between processes. Casts wake workers at once.
    */
   idleMs?: number;
-  /** Transient provider errors are retried this many times per step, with back-off (default 3). */
+  /**
+   * Transient provider errors (5xx, 429, a lost connection to libvirtd) are retried this many times per step,
+   * with back-off from 150 ms doubling, or as long as the provider's Retry-After says (default 5: about 4.5 s
+   * in all, enough for a local provider daemon to restart).
+   */
   stepRetries?: number;
   hooks?: TaskHooks;
   /** Names this process in leases and logs. */
@@ -64,7 +68,7 @@ export class TaskManager<D> {
       concurrency: options.concurrency ?? 4,
       leaseMs: options.leaseMs ?? 30_000,
       idleMs: options.idleMs ?? 2_000,
-      stepRetries: options.stepRetries ?? 3,
+      stepRetries: options.stepRetries ?? 5,
       hooks: options.hooks ?? {},
     };
     this.#flows = new Map(options.flows.map((flow) => [flow.kind, flow]));
@@ -215,7 +219,7 @@ export class TaskManager<D> {
         const retryable = error instanceof ProviderError && error.retryable;
         if (!retryable || attempt >= this.#options.stepRetries || signal.aborted) throw error;
         const retryAfter = 'retryAfterMs' in error && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : 0;
-        await sleep(Math.max(retryAfter, 100 * 2 ** attempt), signal);
+        await sleep(Math.max(retryAfter, Math.min(5_000, 150 * 2 ** attempt)), signal);
       }
     }
   }

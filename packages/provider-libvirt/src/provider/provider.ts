@@ -224,8 +224,18 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
 
   const create = async (request: CreateServerRequest, callOptions?: CallOptions): Promise<Server> => {
     const req = parseCreateServerRequest(PROVIDER_NAME, request);
-    const existing = await findByKey(req.idempotencyKey);
-    if (existing) return existing;
+    const lv0 = await libvirt();
+    const existing = (await listOurs(lv0)).find((entry) => entry.record.idempotencyKey === req.idempotencyKey);
+    if (existing) {
+      // A creator cut off between define and start (libvirtd restarted, the process died) left the domain
+      // defined and off: a create's answer is a running server, so the retry starts it.
+      const { state } = await lv0.domains.state(existing.dom);
+      if (state === DomainState.SHUTOFF && existing.record.fault === undefined) {
+        log.info({ server: existing.dom.name }, 'found the server defined but never started: starting it');
+        await startOrRecordFault(lv0, existing.dom, existing.record);
+      }
+      return toServer(lv0, existing.dom, existing.record);
+    }
     const flavor = options.flavors.find((f) => f.id === req.flavor || f.name === req.flavor);
     if (!flavor) {
       throw new BadRequestError(
@@ -323,14 +333,24 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
       if (raced) return raced;
       throw error;
     }
+    await startOrRecordFault(lv, dom, record);
+    reqLog.info({ type, flavor: flavor.id, image: image.name }, 'server started');
+    return toServer(lv, dom, record);
+  };
+
+  /**
+   * Starts a defined domain. If libvirt refuses, the server exists but could not start: it is kept in ERROR
+   * with libvirt's own words, like Nova's fault. A lost connection is thrown as is (retryable): the retry
+   * finds the domain by its key and starts it then.
+   */
+  const startOrRecordFault = async (lv: Libvirt, dom: DomainRef, record: ServerRecord): Promise<void> => {
     try {
       await lv.domains.start(dom);
-      reqLog.info({ type, flavor: flavor.id, image: image.name }, 'server started');
     } catch (error) {
       if (!(error instanceof LibvirtError)) throw error;
-      // The server exists but could not start: keep it in ERROR with libvirt's own words, like Nova's fault.
+      if (error.code === 55 && (await lv.domains.state(dom)).state === DomainState.RUNNING) return; // raced: up
       record.fault = { message: error.message, code: error.code };
-      reqLog.warn({ fault: error.message }, 'server failed to start');
+      log.warn({ server: dom.name, fault: error.message }, 'server failed to start');
       await lv.connection.call('domain_set_metadata', {
         dom,
         type: VIR_DOMAIN_METADATA_ELEMENT,
@@ -340,7 +360,6 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
         flags: VIR_DOMAIN_AFFECT_CONFIG,
       });
     }
-    return toServer(lv, dom, record);
   };
 
   const provider: LibvirtProvider = {

@@ -40,10 +40,11 @@ export class RedisManager extends BaseManager {
       args: [this.path('redis.conf')],
       pidFile: this.path('redis.pid'),
       logFile: this.path('redis.log'),
-      cmdlineMatch: `:${this.port}`,
+      // Its config path until redis-server rewrites its title, then the port ("redis-server 0.0.0.0:6380"): a
+      // server a killed agent was still starting is found, and stopped, by the prepare that runs again.
+      cmdlineMatch: [this.path('redis.conf'), `:${this.port}`],
       cwd: context.dir,
     });
-    // redis-server's cmdline reads "redis-server 0.0.0.0:6380": the port in it tells ours from another.
     this.server.onExit(({ code, signal }) => {
       context.logger.warn({ manager: this.name, code, signal }, 'redis-server exited');
       context.statusChanged();

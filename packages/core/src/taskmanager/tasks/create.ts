@@ -3,7 +3,7 @@ import { ProviderError, ProvisioningFailedError } from '../../provider/errors.js
 import type { Bootstrap } from '../../provider/types.js';
 import type { InstanceTaskStatus } from '../../status/task-status.js';
 import { GUEST_METHOD } from './common.js';
-import type { FlowDeps, FlowInstance, GuestIdentity } from './deps.js';
+import type { FlowDeps, FlowInstance, GuestIdentity, ServiceStatusMark } from './deps.js';
 import { type Flow, type StepContext, StepError } from './flow.js';
 import { awaitHealthy, retryTransient, watchForError } from './waits.js';
 
@@ -65,6 +65,66 @@ async function ensureBootstrap(ctx: Ctx): Promise<Bootstrap> {
   }
   return held.bootstrap;
 }
+
+async function prepareArgs(ctx: Ctx, instance: FlowInstance): Promise<PrepareArgs> {
+  const flavors = await ctx.deps.provider(instance.provider).listFlavors({ signal: ctx.signal });
+  const flavor = flavors.find((f) => f.id === instance.flavor || f.name === instance.flavor);
+  return {
+    datastore: instance.datastore,
+    memoryMb: flavor?.ramMb ?? 1024,
+    overrides: instance.configuration as PrepareArgs['overrides'],
+    volume: instance.volumeSizeGb ? { devicePath: '/dev/vdb', mountPoint: '/var/lib/corral/data' } : null,
+  };
+}
+
+/** Statuses of a guest that has not been prepared (or whose prepare was cut off by its restart). */
+const UNPREPARED = new Set(['INSTANCE_READY', 'FAILED']);
+
+/**
+ * A guest agent restarted while prepare ran (a crash, the VM rebooted) comes back on a new boot, not prepared:
+ * INSTANCE_READY, or FAILED because its manager saw the cut-off prepare. Its journal refuses to run the old
+ * request again (`REQUEST_INTERRUPTED`: the agent never re-runs a request it cannot know the state of), so
+ * the task, which still holds what prepare needs, sends prepare again to the new boot, under a request id of
+ * that boot: a resumed worker that sends it twice meets the agent's journal, which runs it once. Both
+ * managers' prepare starts from nothing (stops a left-over server, wipes the data dir), so a repeat is safe.
+ *
+ * Until the new boot has started that prepare (any status but INSTANCE_READY/FAILED), its FAILED statuses
+ * are about the cut-off one and are not the create's verdict; a HEALTHY from it (it restarted after prepare
+ * finished) is. Statuses of the boot first prepared are judged as ever.
+ */
+function reprepareOnNewBoot(ctx: Ctx, instance: FlowInstance): (mark: ServiceStatusMark) => 'ignore' | undefined {
+  const preparedBootId = typeof ctx.data.preparedBootId === 'string' ? ctx.data.preparedBootId : undefined;
+  /** Per later boot: when prepare was last sent to it, or 'started' once it reported anything else. */
+  const reprepared = new Map<string, number | 'started'>();
+  const send = (bootId: string) => {
+    reprepared.set(bootId, Date.now());
+    void prepareArgs(ctx, instance)
+      .then((args) =>
+        ctx.deps.guest.cast(ctx.instanceId, GUEST_METHOD.prepare, args, `${ctx.taskId}:prepare:${bootId}`),
+      )
+      .catch(() => {
+        // Not sent (broker down, provider unreachable): the boot's next status asks again.
+        reprepared.delete(bootId);
+      });
+  };
+  return (mark) => {
+    const bootId = mark.bootId ?? undefined;
+    if (bootId === undefined || bootId === preparedBootId || mark.status === 'HEALTHY') return undefined;
+    const state = reprepared.get(bootId);
+    if (state === 'started') return undefined;
+    if (!UNPREPARED.has(mark.status)) {
+      if (state !== undefined) reprepared.set(bootId, 'started');
+      return undefined;
+    }
+    // Sent and not started yet: a cast is at-least-once only while the guest is connected, so it is sent
+    // again now and then; the agent's journal runs one request id once.
+    if (state === undefined || Date.now() - state >= RESEND_PREPARE_MS) send(bootId);
+    return 'ignore';
+  };
+}
+
+/** How long a restarted guest may stay unprepared after a prepare was sent to it before it is sent again. */
+const RESEND_PREPARE_MS = 5_000;
 
 export const createFlow: Flow<FlowDeps> = {
   kind: 'create',
@@ -175,14 +235,7 @@ export const createFlow: Flow<FlowDeps> = {
             }),
           ]);
           if (outcome instanceof Error) throw outcome;
-          const flavors = await provider.listFlavors({ signal: ctx.signal });
-          const flavor = flavors.find((f) => f.id === instance.flavor || f.name === instance.flavor);
-          const prepare: PrepareArgs = {
-            datastore: instance.datastore,
-            memoryMb: flavor?.ramMb ?? 1024,
-            overrides: instance.configuration as PrepareArgs['overrides'],
-            volume: instance.volumeSizeGb ? { devicePath: '/dev/vdb', mountPoint: '/var/lib/corral/data' } : null,
-          };
+          const prepare = await prepareArgs(ctx, instance);
           await ctx.deps.guest.cast(ctx.instanceId, GUEST_METHOD.prepare, prepare, `${ctx.taskId}:prepare`);
           return { preparedBootId: outcome.bootId };
         } finally {
@@ -197,6 +250,7 @@ export const createFlow: Flow<FlowDeps> = {
       async run(ctx) {
         const instance = await loadInstance(ctx);
         await awaitHealthy(ctx.deps, {
+          onStatus: reprepareOnNewBoot(ctx, instance),
           instanceId: ctx.instanceId,
           deadlineAt: Number(ctx.data.deadlineAt),
           server: { provider: ctx.deps.provider(instance.provider), id: String(ctx.data.serverId) },

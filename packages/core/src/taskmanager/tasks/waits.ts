@@ -36,6 +36,11 @@ export interface AwaitStatusOptions {
   serverErrorStatus: string;
   signal: AbortSignal;
   what: string;
+  /**
+   * Sees each status (newer than `after`) before it is judged; `'ignore'` skips it. The create flow uses it to
+   * prepare a guest that restarted mid-prepare again (create.ts, `reprepareOnNewBoot`).
+   */
+  onStatus?: (mark: ServiceStatusMark) => 'ignore' | undefined;
 }
 
 /** Waits until the guest reports HEALTHY (newer than `after`); fails fast on FAILED or a server in ERROR. */
@@ -46,6 +51,7 @@ export async function awaitHealthy(deps: FlowDeps, options: AwaitStatusOptions):
   const judge = (mark: ServiceStatusMark): ServiceStatusMark | Error | undefined => {
     if (options.after !== undefined && !isNewer(mark, options.after)) return undefined;
     if (options.newBoot && options.after?.bootId && mark.bootId === options.after.bootId) return undefined;
+    if (options.onStatus?.(mark) === 'ignore') return undefined;
     if (mark.status === GUEST_HEALTHY) return mark;
     if (mark.status === GUEST_FAILED) {
       return new StepError(`the guest reported ${GUEST_FAILED} while ${options.what}`, {
