@@ -9,9 +9,12 @@
  * context (parsing CA, certificate and key: ~1-3 ms here) for every connection attempt; a real agent pays that
  * on its own guest's CPU. Here `tls.createSecureContext` is memoised per certificate and filled when the
  * certificate is issued (before any timing), so each agent still presents its own certificate and key, but
- * they are parsed once.
+ * they are parsed once. Likewise the client's check of the broker's name (`checkServerIdentity` on
+ * `getPeerCertificate(true)`, which converts the whole chain to objects and was the simulator's top cost)
+ * converts each distinct server certificate once, keyed by its SHA-256 fingerprint; OpenSSL still verifies
+ * the chain of every connection.
  */
-import tls from 'node:tls';
+import tls, { type PeerCertificate, TLSSocket } from 'node:tls';
 import {
   type CertificateAuthority,
   conductorTopic,
@@ -52,6 +55,21 @@ tls.createSecureContext = (options?: tls.SecureContextOptions) => {
   return context;
 };
 
+const getPeerCertificate = TLSSocket.prototype.getPeerCertificate;
+const peers = new Map<string, PeerCertificate>();
+TLSSocket.prototype.getPeerCertificate = function (this: TLSSocket, detailed?: boolean) {
+  if (!detailed) return getPeerCertificate.call(this, detailed);
+  if (peers.size === 0) {
+    // Once node has built an X509Certificate for a socket, its getPeerCertificate answers `{}` (node 20), so the
+    // first connection converts with the original and the others are looked up by fingerprint.
+    const peer = getPeerCertificate.call(this, true);
+    peers.set(peer.fingerprint256, peer);
+    return peer;
+  }
+  // An unknown server certificate gets `{}`: checkServerIdentity then refuses it (fails closed).
+  return peers.get(this.getPeerX509Certificate()?.fingerprint256 ?? '') ?? ({} as PeerCertificate);
+} as typeof getPeerCertificate;
+
 const config = childConfig<HostConfig>();
 const ca: CertificateAuthority = await loadCa({ certPem: config.caCertPem, keyPem: config.caKeyPem });
 const agents: SimAgent[] = [];
@@ -87,8 +105,10 @@ async function connectAgents(message: Message) {
   const concurrency = message.concurrency as number;
   let next = 0;
   let failed = 0;
+  // One deadline for the whole fleet: agents not started by then count as not connected.
+  const deadline = Date.now() + (message.timeoutMs as number);
   const worker = async () => {
-    while (next < active.length) {
+    while (next < active.length && Date.now() < deadline) {
       const agent = active[next++] as SimAgent;
       agent.transport = createMqttTransport({
         url: message.url as string,
@@ -99,7 +119,7 @@ async function connectAgents(message: Message) {
         protocolVersion: message.protocolVersion as 4 | 5,
         connectTimeoutMs: 10_000,
       });
-      await agent.transport.waitUntilConnected(message.timeoutMs as number).catch(() => {
+      await agent.transport.waitUntilConnected(Math.max(1, deadline - Date.now())).catch(() => {
         failed++;
       });
     }
