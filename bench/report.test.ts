@@ -20,6 +20,29 @@ describe('benchmark report', () => {
     expect(markdown).toContain('Did not complete: exit 1; no JSON result');
   });
 
+  it('renders the runs of a benchmark as one table, a column per run, and its other figures as rows', () => {
+    const raw = {
+      setup: 'fleet',
+      runs: {
+        'aedes/1000': { connectSeconds: 4.5, heapPerConnectionKiB: 12 },
+        'mosquitto/1000': { connectSeconds: 3 },
+      },
+      certificateIssueSeconds: 9.5,
+    };
+    const markdown = renderMarkdown({}, [{ name: 'fleet', ok: true, seconds: 60, metrics: flattenMetrics(raw), raw }]);
+    expect(markdown).toContain('| metric | aedes/1000 | mosquitto/1000 |');
+    expect(markdown).toContain('| connectSeconds | 4.50 | 3 |');
+    expect(markdown).toContain('| heapPerConnectionKiB | 12 |  |');
+    expect(markdown).toContain('| certificateIssueSeconds | 9.50 |');
+    expect(markdown).not.toContain('runs.aedes');
+  });
+
+  it('falls back to rows when `runs` is not a map of runs', () => {
+    const raw = { runs: [1, 2] };
+    const markdown = renderMarkdown({}, [{ name: 'x', ok: true, seconds: 1, metrics: flattenMetrics(raw), raw }]);
+    expect(markdown).toContain('| runs.0 | 1 |');
+  });
+
   it('charts only ratio metrics, bars left of the centre for ratios below one', () => {
     const svg = renderChart([
       {

@@ -36,6 +36,41 @@ function formatNumber(value: number): string {
   return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 1 ? value.toFixed(2) : value.toPrecision(3);
 }
 
+/**
+ * A benchmark that measures the same figures over several configurations (fleet: broker × size) reports them
+ * as `runs: { "<configuration>": { "<metric>": number } }`; those render as one table, a column per
+ * configuration, instead of a long list of `runs.<configuration>.<metric>` rows.
+ */
+export function runsOf(raw: unknown): Record<string, Record<string, number>> | undefined {
+  if (raw === null || typeof raw !== 'object' || !('runs' in raw)) return undefined;
+  const runs = (raw as { runs: unknown }).runs;
+  if (runs === null || typeof runs !== 'object' || Array.isArray(runs)) return undefined;
+  const entries = Object.entries(runs as Record<string, unknown>);
+  if (entries.length === 0) return undefined;
+  const table: Record<string, Record<string, number>> = {};
+  for (const [name, run] of entries) {
+    if (run === null || typeof run !== 'object' || Array.isArray(run)) return undefined;
+    table[name] = Object.fromEntries(flattenMetrics(run).map((metric) => [metric.name, metric.value]));
+  }
+  return table;
+}
+
+function renderRuns(runs: Record<string, Record<string, number>>): string[] {
+  const names = Object.keys(runs);
+  const metrics = [...new Set(names.flatMap((name) => Object.keys(runs[name] ?? {})))];
+  return [
+    `| metric | ${names.join(' | ')} |`,
+    `| --- |${names.map(() => ' ---: |').join('')}`,
+    ...metrics.map((metric) => {
+      const cells = names.map((name) => {
+        const value = runs[name]?.[metric];
+        return value === undefined ? '' : formatNumber(value);
+      });
+      return `| ${metric} | ${cells.join(' | ')} |`;
+    }),
+  ];
+}
+
 export function renderMarkdown(machine: Record<string, unknown>, results: BenchResult[]): string {
   const lines = [
     '# Benchmarks',
@@ -56,9 +91,15 @@ export function renderMarkdown(machine: Record<string, unknown>, results: BenchR
       lines.push(`Did not complete: ${result.error ?? 'unknown error'}`, '');
       continue;
     }
-    lines.push('| metric | value |', '| --- | ---: |');
-    for (const metric of result.metrics) lines.push(`| ${metric.name} | ${formatNumber(metric.value)} |`);
-    lines.push('', `(ran ${result.seconds.toFixed(1)} s)`, '');
+    const runs = runsOf(result.raw);
+    if (runs) lines.push(...renderRuns(runs), '');
+    const rest = runs ? result.metrics.filter((metric) => !metric.name.startsWith('runs.')) : result.metrics;
+    if (rest.length > 0) {
+      lines.push('| metric | value |', '| --- | ---: |');
+      for (const metric of rest) lines.push(`| ${metric.name} | ${formatNumber(metric.value)} |`);
+      lines.push('');
+    }
+    lines.push(`(ran ${result.seconds.toFixed(1)} s)`, '');
   }
   return `${lines.join('\n')}\n`;
 }

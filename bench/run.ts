@@ -6,7 +6,7 @@
  * A benchmark is a script `bench/<name>.ts` that prints one JSON object as its last line of output.
  * Numeric leaves become rows (`a.b.c` paths); a top-level `setup` and `anchor` string describe the run.
  * `npm run bench -- messaging libvirt-rpc` runs only the named ones and keeps the other benchmarks' latest
- * figures in the report.
+ * figures in the report. BENCH_REPORT_DIR=<dir> writes <dir>/benchmarks.md and <dir>/benchmarks/ instead.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -17,7 +17,9 @@ import { type BenchResult, flattenMetrics, renderChart, renderMarkdown } from '.
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = dirname(benchDir);
-const outDir = join(root, 'docs', 'benchmarks');
+// BENCH_REPORT_DIR writes the report somewhere else than docs/ (a trial run that must not touch the published one).
+const reportDir = process.env.BENCH_REPORT_DIR ?? join(root, 'docs');
+const outDir = join(reportDir, 'benchmarks');
 const perBenchTimeoutMs = 20 * 60_000;
 
 async function listBenchmarks(only: string[]): Promise<string[]> {
@@ -119,8 +121,8 @@ async function main() {
   results.sort((a, b) => a.name.localeCompare(b.name));
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify({ machine, results }, null, 2)}\n`);
   await writeFile(join(outDir, 'chart.svg'), renderChart(results));
-  await writeFile(join(root, 'docs', 'benchmarks.md'), renderMarkdown(machine, results));
-  process.stderr.write(`wrote docs/benchmarks.md and docs/benchmarks/{results.json,chart.svg}\n`);
+  await writeFile(join(reportDir, 'benchmarks.md'), renderMarkdown(machine, results));
+  process.stderr.write(`wrote ${reportDir}/benchmarks.md and ${outDir}/{results.json,chart.svg}\n`);
   if (results.some((result) => !result.ok)) process.exitCode = 1;
 }
 
