@@ -7,11 +7,14 @@ import {
   type Server,
   UnsupportedError,
 } from '@corral/core';
-import { createVolume } from '../blockstorage/volumes/requests.js';
+import { createVolume, listVolumes } from '../blockstorage/volumes/requests.js';
+import type { Volume } from '../blockstorage/volumes/results.js';
 import { deleteVolumeAndWait, waitForVolumeStatus } from '../blockstorage/volumes/wait.js';
 import type { OpenStackClient } from '../client.js';
 import { isAmbiguousFailure, PROVIDER_NAME } from '../common/errors.js';
+import type { ServiceClient } from '../common/http.js';
 import type { Logger } from '../common/logger.js';
+import { collect } from '../common/pagination.js';
 import { atLeast } from '../compute/microversion.js';
 import { type BlockDeviceMapping, type CreateServerOptions, createServer } from '../compute/servers/requests.js';
 import type { NovaServer } from '../compute/servers/results.js';
@@ -182,16 +185,22 @@ async function makeVolume(
     });
   }
   const cinder = await ctx.client.blockStorage(signal);
-  const volume = await createVolume(
-    cinder,
-    {
-      size: request.volumeSizeGb ?? 1,
-      name: `${request.name}-data`,
-      metadata: { [IDEMPOTENCY_METADATA_KEY]: request.idempotencyKey },
-    },
-    signal,
-  );
+  const name = `${request.name}-data`;
   const timeoutMs = ctx.options.volumeTimeoutMs ?? 120_000;
+  let volume: Volume;
+  try {
+    volume = await createVolume(
+      cinder,
+      { size: request.volumeSizeGb ?? 1, name, metadata: { [IDEMPOTENCY_METADATA_KEY]: request.idempotencyKey } },
+      signal,
+    );
+  } catch (error) {
+    // The answer was lost, not the request: Cinder may have made the volume. Find it by name and key and
+    // hand it to the rollback; the create fails either way (the caller's retry finds no half-made state).
+    if (isAmbiguousFailure(error))
+      await undoLostVolumes(ctx, cinder, name, request.idempotencyKey, rollback, timeoutMs);
+    throw error;
+  }
   // The undo runs after a failure, maybe an abort: it must not use the caller's (aborted) signal.
   rollback.push(`volume ${volume.id}`, () => deleteVolumeAndWait(cinder, volume.id, { timeoutMs }));
   await waitForVolumeStatus(cinder, volume.id, 'available', { timeoutMs, signal });
@@ -199,4 +208,28 @@ async function makeVolume(
     { source_type: 'image', destination_type: 'local', uuid: imageRef, boot_index: 0, delete_on_termination: true },
     { source_type: 'volume', destination_type: 'volume', uuid: volume.id, boot_index: -1, delete_on_termination: true },
   ];
+}
+
+/** Registers an undo for every volume a lost create answer may have made (same name and idempotency key). */
+async function undoLostVolumes(
+  ctx: CreateContext,
+  cinder: ServiceClient,
+  name: string,
+  key: string,
+  rollback: RollbackStack,
+  timeoutMs: number,
+): Promise<void> {
+  try {
+    const made = (await collect(listVolumes(cinder, { query: { name } }))).filter(
+      (volume) => volume.name === name && volume.metadata[IDEMPOTENCY_METADATA_KEY] === key,
+    );
+    for (const volume of made) {
+      rollback.push(`volume ${volume.id}`, () => deleteVolumeAndWait(cinder, volume.id, { timeoutMs }));
+    }
+  } catch (error) {
+    ctx.logger.warn(
+      { idempotencyKey: key, name, error: (error as Error).message },
+      'volume create answer lost and the lookup failed; a volume may be left behind',
+    );
+  }
 }

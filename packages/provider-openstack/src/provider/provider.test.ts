@@ -147,6 +147,27 @@ describe('OpenStack provider on the fake cloud', () => {
     expect(cloud.volumes.size).toBe(1); // the second volume was rolled back
   });
 
+  it('removes the volume a lost Cinder answer made, found by name and key', async () => {
+    cloud.intercept((call) =>
+      call.method === 'POST' && call.path.endsWith('/volumes') ? { drop: 'after' } : undefined,
+    );
+    // The fake lists no volumes itself; answer the lookup from its store, as Cinder would.
+    cloud.intercept((call) =>
+      call.method === 'GET' && call.path.endsWith('/volumes/detail')
+        ? {
+            status: 200,
+            body: { volumes: [...cloud.volumes.values()].filter((v) => v.name === call.query.get('name')) },
+          }
+        : undefined,
+    );
+    await expect(make().createServer(request('lost-vol', { volumeSizeGb: 1 }))).rejects.toThrow();
+    expect(cloud.requests.some((call) => call.method === 'POST' && call.path.endsWith('/servers'))).toBe(false);
+    expect(cloud.requests.filter((call) => call.method === 'DELETE' && call.path.includes('/volumes/'))).toHaveLength(
+      1,
+    );
+    expect(cloud.volumes.size).toBe(0);
+  });
+
   it('refuses a volume when the catalog has no Cinder', async () => {
     await cloud.stop();
     cloud = await new FakeCloud({ withoutCinder: true }).start();
