@@ -8,7 +8,7 @@
  * without `$share/`, so run a single conductor process against the embedded broker.
  */
 import type { AddressInfo, Socket } from 'node:net';
-import { createServer, type TLSSocket } from 'node:tls';
+import { createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import { normalizeSerial } from '../pki/names.js';
 import { canPublish, canSubscribe, type Identity, identityFromCommonName } from './identity.js';
@@ -62,6 +62,18 @@ function firstOf(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * The verified client certificate of a connection, or undefined: not TLS, not authorized, or a socket already
+ * closed by the time aedes authenticates its CONNECT (node then answers null; seen when thousands of guests
+ * reconnect at once and some give up on their connect timeout, and it used to crash the broker).
+ */
+export function peerCertificateOf(conn: unknown): PeerCertificate | undefined {
+  const socket = conn as Partial<Pick<TLSSocket, 'authorized' | 'getPeerCertificate'>> | null;
+  if (typeof socket?.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate() as PeerCertificate | null;
+  return cert?.subject ? cert : undefined;
+}
+
 export async function startBroker(options: StartBrokerOptions): Promise<BrokerHandle> {
   const host = options.host ?? '127.0.0.1';
   const logger = (options.logger ?? silentLogger()).child({ component: 'broker' });
@@ -72,11 +84,8 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
   const aedes = await Aedes.createBroker({
     persistence: options.persistence,
     authenticate(client, _username, _password, done) {
-      const socket = client.conn as TLSSocket;
-      if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) {
-        return done(authError('client certificate required', 5), false);
-      }
-      const cert = socket.getPeerCertificate();
+      const cert = peerCertificateOf(client.conn);
+      if (!cert) return done(authError('client certificate required', 5), false);
       const cn = firstOf(cert.subject?.CN);
       const ou = firstOf(cert.subject?.OU);
       const identity = cn ? identityFromCommonName(cn) : undefined;
