@@ -59,6 +59,22 @@ function check(condition: boolean, what: string): void {
   if (!condition) throw new VerificationError(what);
 }
 
+/** Resolves with `work`, or rejects as soon as the broker process is found dead (it crashed). */
+async function whileAlive<T>(broker: BrokerUnderTest, work: Promise<T>): Promise<T> {
+  let done = false;
+  const watch = (async () => {
+    while (!done) {
+      if (!broker.alive()) throw new VerificationError(`${broker.kind} exited (crashed)`);
+      await sleep(250);
+    }
+  })();
+  try {
+    return await Promise.race([work, watch.then(() => work)]);
+  } finally {
+    done = true;
+  }
+}
+
 async function all(hosts: ChildProcess[], type: string, extra: Record<string, unknown> = {}) {
   return Promise.all(hosts.map((host) => request(host, { type, ...extra })));
 }
@@ -119,13 +135,16 @@ async function main() {
 
       log(`${kind} ${n}: connecting`);
       const connectStarted = Date.now();
-      const connected = await all(hosts, 'connect', {
-        n,
-        url: broker.url,
-        protocolVersion: broker.protocolVersion,
-        concurrency: CONNECT_CONCURRENCY,
-        timeoutMs: CONNECT_CAP_MS,
-      });
+      const connected = await whileAlive(
+        broker,
+        all(hosts, 'connect', {
+          n,
+          url: broker.url,
+          protocolVersion: broker.protocolVersion,
+          concurrency: CONNECT_CONCURRENCY,
+          timeoutMs: CONNECT_CAP_MS,
+        }),
+      );
       const connectSeconds = (Math.max(...connected.map((r) => r.at as number)) - connectStarted) / 1000;
       check(sum(connected, 'agents') === n, `${sum(connected, 'agents')} agents hosted, expected ${n}`);
       check(sum(connected, 'connected') === n, `only ${sum(connected, 'connected')} of ${n} connected`);
@@ -160,7 +179,7 @@ async function main() {
       await broker.stop();
       await broker.start();
       const upAt = Date.now();
-      const back = await all(hosts, 'watchReconnect', { capMs: RECONNECT_CAP_MS });
+      const back = await whileAlive(broker, all(hosts, 'watchReconnect', { capMs: RECONNECT_CAP_MS }));
       const reconnectSeconds = (Math.max(...back.map((r) => r.at as number)) - upAt) / 1000;
       check(sum(back, 'back') === n, `only ${sum(back, 'back')} of ${n} reconnected within ${RECONNECT_CAP_MS} ms`);
       log(`${kind} ${n}: all reconnected ${reconnectSeconds.toFixed(1)} s after the restart`);

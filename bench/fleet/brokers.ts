@@ -18,6 +18,8 @@ export interface BrokerUnderTest {
   /** What the simulated agents pin (aedes 1.x speaks MQTT 3.1.1 only). */
   protocolVersion: 4 | 5;
   pid(): number | undefined;
+  /** False once the broker process is gone without being asked to stop (a crash). */
+  alive(): boolean;
   memory(): Promise<{ rss: number; heapUsed?: number }>;
   /** Stops the broker (aedes: SIGKILL, a crash; mosquitto: SIGTERM, it saves its persistence). */
   stop(): Promise<void>;
@@ -61,6 +63,7 @@ export async function startAedes(tls: BrokerTls): Promise<BrokerUnderTest> {
     url: `mqtts://127.0.0.1:${config.port}`,
     protocolVersion: 4,
     pid: () => child?.pid,
+    alive: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async memory() {
       const reply = await request(child as ChildProcess, { type: 'memory' });
       return { rss: await rssOf(child?.pid ?? 0), heapUsed: reply.heapUsed as number };
@@ -91,6 +94,7 @@ export async function startMosq(tls: BrokerTls, dir: string): Promise<BrokerUnde
     url: handle.url,
     protocolVersion: 5,
     pid: () => handle.pid(),
+    alive: () => handle.pid() !== undefined,
     async memory() {
       return { rss: await rssOf(handle.pid() ?? 0) };
     },
