@@ -114,6 +114,11 @@ export interface CreateControlPlaneOptions {
   agent?: { stateDir?: string; logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Test hooks at each task step (crash tests). */
   hooks?: TaskHooks;
+  /**
+   * Times a step is retried after a transient provider error (5xx, 429, a lost libvirtd connection), with
+   * back-off from 150 ms doubling up to 5 s (default 5, about 4.5 s; 10 rides out about 30 s of outage).
+   */
+  stepRetries?: number;
   /** Names this process's workers in task leases. */
   workerId?: string;
 }
@@ -284,6 +289,7 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
         idleMs: options.lease?.idleMs,
         hooks: options.hooks,
         workerId: options.workerId,
+        stepRetries: options.stepRetries,
       });
       taskManager.start();
       const started = taskManager;

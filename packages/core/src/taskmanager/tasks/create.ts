@@ -152,6 +152,12 @@ export const createFlow: Flow<FlowDeps> = {
         const provider = ctx.deps.provider(instance.provider);
         // A retry (or a resumed task) finds the server the first attempt made instead of making a second.
         let server = await provider.findServerByIdempotencyKey(ctx.taskId, { signal: ctx.signal });
+        if (server?.status === 'SHUTOFF') {
+          // The attempt that made it was cut off before powering it on (libvirtd restarted between define and
+          // start): power it on. A hard reboot is the one call every provider has that starts a stopped server.
+          await provider.rebootServer(server.id, { hard: true, signal: ctx.signal });
+          server = await provider.getServer(server.id, { signal: ctx.signal });
+        }
         if (server === undefined) {
           const bootstrap = await ensureBootstrap(ctx);
           server = await provider
