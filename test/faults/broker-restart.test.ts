@@ -1,25 +1,26 @@
 /**
- * Broker restart under load: 12 instances are created while the embedded aedes broker is stopped and started
- * again twice (same port, same persistence), then half are deleted across a third restart. Every create ends
- * ACTIVE with one server, every delete finishes and revokes its certificates, and each guest's last status is
- * the store's. Embedded aedes + in-memory store (test/control-plane/harness.ts); no setup script.
+ * Broker restart under load: 12 instances are created while the broker is stopped and started again twice
+ * (same port, same persistence), then half are deleted across a third restart. Every create ends ACTIVE with
+ * one server, every delete finishes and revokes its certificates, and each guest's last status is the store's.
+ * Runs on the embedded aedes and on a real mosquitto (test/faults/env.ts); in-memory store.
+ * Needs scripts/setup/20-mosquitto.sh (mosquitto) for the second run.
  * Messaging-level restarts (outbox, reconnection) on aedes and mosquitto: test/messaging/restart.test.ts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '@corral/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create, FAST, idle, until } from '../control-plane/harness.js';
-import { type FaultEnv, startFaultEnv } from './env.js';
+import { type FaultBroker, type FaultEnv, startFaultEnv } from './env.js';
 import { checkInvariant } from './invariant.js';
 
 const COUNT = 12;
 
-describe('broker restart under load', () => {
+describe.each(['aedes', 'mosquitto'] as FaultBroker[])('broker restart under load on %s', (broker) => {
   let env: FaultEnv;
   let plane: ControlPlane;
 
   beforeAll(async () => {
-    env = await startFaultEnv();
+    env = await startFaultEnv({ broker });
     // Builds get room for the outages; guest calls and heartbeat expiry stay short.
     plane = await env.startPlane({
       timeouts: { ...FAST.timeouts, buildMs: 20_000 },
@@ -57,7 +58,7 @@ describe('broker restart under load', () => {
     // Every guest is back on the broker before the status check.
     await until(plane, views[COUNT - 1]?.id ?? '', (x) => x.status === 'ACTIVE', 10_000);
     const report = await checkInvariant(env);
-    console.log(`[faults] broker restart under load (3 restarts): ${JSON.stringify(report)}`);
+    console.log(`[faults] broker restart under load on ${broker} (3 restarts): ${JSON.stringify(report)}`);
     expect(report).toMatchObject({ active: COUNT / 2, errored: 0, deleted: COUNT / 2, servers: COUNT / 2 });
   });
 });
