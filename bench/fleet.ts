@@ -265,7 +265,8 @@ async function main() {
         `Load average (1 min) ${loadAtStart} at start, ${load1()} at end (other work shares the 2 cores). ` +
         `Completed: aedes ${sizes('aedes')}, mosquitto ${sizes('mosquitto')}` +
         `${skipped.length > 0 ? `; skipped for time: ${skipped.join(', ')}` : ''}` +
-        `${failures.length > 0 ? `; FAILED: ${failures.join('; ')}` : ''}.`,
+        `${failures.length > 0 ? `; FAILED: ${failures.join('; ')}` : ''}. ` +
+        'Reproduce: scripts/setup/20-mosquitto.sh, `ulimit -n 20000`, `npm run bench -- fleet`.',
       anchor:
         'design target: 10,000 guests on one broker and one conductor process. Trove gives every guest its ' +
         'own RabbitMQ queue and publishes no fleet figure, so there is no ratio.',
