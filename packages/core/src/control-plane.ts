@@ -49,6 +49,8 @@ import { ServerWatcher } from './watcher/watcher.js';
  * before it publishes its birth, so the cast cannot arrive before it listens. A retained prepare on the rpc
  * topic would also reach a late guest, but it would sit in the broker holding secrets and be re-delivered on
  * every reconnect; a persistent session cannot hold messages for a guest that never connected yet.
+ * A guest whose agent restarted before it was prepared (a crash mid-prepare, a reboot) comes back on a new
+ * boot, INSTANCE_READY or FAILED, and the create task sends that boot prepare again (tasks/create.ts).
  */
 
 export type ControlPlaneRole = 'api' | 'taskmanager' | 'conductor' | 'watcher';

@@ -51,7 +51,9 @@ export abstract class BaseManager implements DatastoreManager {
       this.lifecycle = { phase: 'new', desired: 'running' };
     }
     if (this.lifecycle.phase === 'building') {
-      // The agent died mid-prepare. Running prepare again could half-apply it twice; report it instead.
+      // The agent died mid-prepare. It does not run that prepare again on its own (it no longer has the request,
+      // which carries passwords, and half-applying it twice is worse than asking); it reports FAILED, and the
+      // control plane, which saw the new boot, sends a new prepare (a manager's doPrepare starts from nothing).
       this.save({ ...this.lifecycle, phase: 'failed', error: 'prepare was interrupted by an agent restart' });
     }
     if (this.lifecycle.phase === 'prepared' && this.lifecycle.desired === 'running') {
