@@ -92,7 +92,10 @@ const UNPREPARED = new Set(['INSTANCE_READY', 'FAILED']);
  * are about the cut-off one and are not the create's verdict; a HEALTHY from it (it restarted after prepare
  * finished) is. Statuses of the boot first prepared are judged as ever.
  */
-function reprepareOnNewBoot(ctx: Ctx, instance: FlowInstance): (mark: ServiceStatusMark) => 'ignore' | undefined {
+export function reprepareOnNewBoot(
+  ctx: Ctx,
+  instance: FlowInstance,
+): (mark: ServiceStatusMark) => 'ignore' | undefined {
   const preparedBootId = typeof ctx.data.preparedBootId === 'string' ? ctx.data.preparedBootId : undefined;
   /** Per later boot: when prepare was last sent to it, or 'started' once it reported anything else. */
   const reprepared = new Map<string, number | 'started'>();
