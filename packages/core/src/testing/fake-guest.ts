@@ -5,6 +5,7 @@ import { guestIdentity } from '../messaging/identity.js';
 import { HandlerError, type MethodRegistry } from '../messaging/registry.js';
 import { conductorTopic, rpcTopic } from '../messaging/topics.js';
 import { MqttTransport } from '../messaging/transport.js';
+import { NotFoundError } from '../provider/errors.js';
 import type { Provider, Server } from '../provider/types.js';
 import type { ServiceStatus } from '../status/service-status.js';
 
@@ -224,7 +225,11 @@ export class FakeGuestFleet {
 
   async #untilRunning(provider: Provider, serverId: string): Promise<boolean> {
     for (let i = 0; i < 3_000; i++) {
-      const server = await provider.getServer(serverId).catch(() => undefined);
+      // Only a server that is gone never boots; a provider error (5xx, 429) is a failed look, not a verdict.
+      const server = await provider.getServer(serverId).catch((error: unknown) => {
+        if (error instanceof NotFoundError) return undefined;
+        return { status: 'UNKNOWN' } as const;
+      });
       if (server === undefined || server.status === 'ERROR' || server.status === 'DELETED') return false;
       if (server.status === 'ACTIVE') return true;
       await sleep(10);
