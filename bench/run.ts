@@ -21,6 +21,7 @@ const root = dirname(benchDir);
 const reportDir = process.env.BENCH_REPORT_DIR ?? join(root, 'docs');
 const outDir = join(reportDir, 'benchmarks');
 const perBenchTimeoutMs = 20 * 60_000;
+const killGraceMs = 60_000;
 /**
  * Benchmarks that need longer. fleet: 2 brokers × (1,000 + 5,000 + 10,000) agents, each connected and reconnected
  * after a broker restart, took 17-19 min on the shared 2-core machine under a load average of 5-20.
@@ -57,9 +58,15 @@ function runOne(name: string): Promise<BenchResult> {
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    // SIGINT first, so a benchmark can remove what it made (servers, projects); SIGKILL after a grace period.
+    let killer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      child.kill('SIGINT');
+      killer = setTimeout(() => child.kill('SIGKILL'), killGraceMs);
+    }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(killer);
       const seconds = (Date.now() - started) / 1000;
       const lastJson = stdout
         .trim()

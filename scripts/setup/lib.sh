@@ -19,7 +19,9 @@ apt_install() {
   fi
   log "installing ${missing[*]}"
   # Packages may not start services here (no systemd as PID 1); each setup script starts its own.
-  apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  # Keep config files we already rewrote (no conffile prompt on a re-run that adds packages).
+  apt-get -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-confdef \
+    -o Dpkg::Options::=--force-confold install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # wait_for DESCRIPTION SECONDS COMMAND...: retries COMMAND once a second until it succeeds.

@@ -29,7 +29,7 @@ import { type AgentProcess, freePort, killProcessesUnder, startAgent } from '../
 import { checkInvariant, type InvariantEnv } from './invariant.js';
 
 // Room for two agent starts from source (tsx) on a loaded 2-core box; the never-back case waits all of it.
-const BUILD_MS = 45_000;
+const BUILD_MS = 75_000;
 
 describe('real corral-agent killed mid-prepare', () => {
   let dir: string;

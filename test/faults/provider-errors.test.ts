@@ -115,7 +115,6 @@ describe('provider errors', () => {
     // The poll that would see the server in ERROR answers 502 first: the ERROR and its fault still end the
     // create at once, not a guest-agent timeout (the build deadline is 6 s).
     pollFails.set('p-fail-build-502', [new ProviderUnavailableError('502 Bad Gateway', { ...opts, status: 502 })]);
-    const started = Date.now();
     const views = await Promise.all(names.map((name) => create(plane, name)));
     const done = await Promise.all(views.map((v) => settled(v.id)));
     for (const view of done) {
@@ -125,8 +124,9 @@ describe('provider errors', () => {
     const behind502 = done.find((v) => v.name === 'p-fail-build-502');
     expect(polledErrors.get('p-fail-build-502')).toBe(1);
     expect(behind502?.taskStatus).toBe('BUILDING_ERROR_SERVER');
+    // BUILDING_ERROR_SERVER, not BUILDING_ERROR_TIMEOUT_GA: the ERROR behind the 502 ended the create, not
+    // the build deadline (a wall-clock bound here would flake on a loaded machine).
     expect(behind502?.fault?.message).toMatch(/No valid host/);
-    expect((behind502?.updatedAt ?? 0) - started, 'failed fast').toBeLessThan(4_000);
     const report = await checkInvariant(env);
     expect(report.errored).toBeGreaterThanOrEqual(3);
   });

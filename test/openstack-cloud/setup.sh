@@ -324,7 +324,7 @@ qemu_compute_up() {
     quiet bash "$repo/scripts/setup/40-libvirt.sh" || fail "libvirtd (scripts/setup/40-libvirt.sh)"
   fi
   if qemu_running && [ -n "${changed[nova-compute-qemu]:-}" ]; then
-    kill "$(cat "$QEMU_PIDFILE")"
+    kill "$(cat "$QEMU_PIDFILE")" 2>/dev/null || true
     wait_for "the old nova-compute $QEMU_HOST to stop" 60 sh -c "! kill -0 $(cat "$QEMU_PIDFILE") 2>/dev/null" 2>>"$LOG"
   fi
   if ! qemu_running; then

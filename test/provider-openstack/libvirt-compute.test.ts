@@ -35,8 +35,8 @@ const QEMU_HOST = 'corral-qemu';
 const QEMU_FLAVOR = 'corral.qemu';
 /** instances_path in test/openstack-cloud/conf/nova-compute-qemu.conf. */
 const INSTANCES = '/var/lib/corral-openstack/qemu/instances';
-/** The libvirt compute names its domains corral-nova-%08x (instance_name_template in that file). */
-const DOMAIN_PREFIX = 'corral-nova-';
+/** The libvirt compute names its domains nova-corral-%08x (instance_name_template in that file). */
+const DOMAIN_PREFIX = 'nova-corral-';
 
 const cleanup = new Cleanup();
 let provider: OpenStackProvider;
