@@ -179,11 +179,23 @@ describe('openstack test cloud (scripts/setup/60-openstack.sh)', () => {
     expect(networks.networks[0]?.subnets).toHaveLength(1);
   });
 
-  it('has the libvirt compute corral-qemu up, in an aggregate only its trait-requiring flavor may enter', async () => {
-    const services = await json(
-      await call(admin, 'compute', '/os-services?binary=nova-compute'),
-      z.object({ services: z.array(z.object({ host: z.string(), state: z.string(), status: z.string() })) }),
-    );
+  it('has the libvirt compute corral-qemu up, in an aggregate only its trait-requiring flavor may enter', {
+    timeout: 240_000,
+  }, async () => {
+    const listServices = async () =>
+      json(
+        await call(admin, 'compute', '/os-services?binary=nova-compute'),
+        z.object({ services: z.array(z.object({ host: z.string(), state: z.string(), status: z.string() })) }),
+      );
+    // Nova's libvirt driver disables its service while its libvirtd connection is down (an earlier suite may
+    // have restarted the shared libvirtd) and enables it again on reconnecting, within a periodic task.
+    let services = await listServices();
+    const deadline = Date.now() + 180_000;
+    const qemuReady = () => services.services.some((s) => s.host === 'corral-qemu' && s.status === 'enabled');
+    while (!qemuReady() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      services = await listServices();
+    }
     expect(services.services).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ host: 'corral-fake', state: 'up', status: 'enabled' }),

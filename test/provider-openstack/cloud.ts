@@ -4,12 +4,14 @@
  * driver, Neutron 9696, all on 127.0.0.1; clouds `corral-admin` and `corral-demo` in /etc/openstack/clouds.yaml).
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createOpenStackProvider,
   OpenStackClient,
   type OpenStackProvider,
   type OpenStackProviderOptions,
 } from '@corral/provider-openstack';
+import { z } from 'zod';
 
 export const ADMIN_CLOUD = 'corral-admin';
 export const DEMO_CLOUD = 'corral-demo';
@@ -64,5 +66,28 @@ export class Cleanup {
       }
     }
     if (failures.length > 0) throw new Error(`cleanup failed:\n${failures.join('\n')}`);
+  }
+}
+
+const ComputeServices = z.object({
+  services: z.array(z.object({ host: z.string(), state: z.string(), status: z.string() })),
+});
+
+/**
+ * Waits until the nova-compute on `host` is up and enabled. Nova's libvirt driver disables its service
+ * when its libvirtd connection drops (test/faults/libvirtd-restart.test.ts restarts the shared libvirtd) and
+ * enables it again once it reconnects, within its next periodic task.
+ */
+export async function waitForCompute(host: string, timeoutMs = 180_000): Promise<void> {
+  const compute = await adminClient().compute();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await compute.get<unknown>(`${compute.endpoint}/os-services?binary=nova-compute`);
+    const service = ComputeServices.parse(body).services.find((s) => s.host === host);
+    if (service?.state === 'up' && service.status === 'enabled') return;
+    if (Date.now() > deadline) {
+      throw new Error(`nova-compute ${host} is ${service ? `${service.state}/${service.status}` : 'missing'}`);
+    }
+    await sleep(2_000);
   }
 }

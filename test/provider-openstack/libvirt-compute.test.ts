@@ -27,7 +27,7 @@ import {
 import { corralGuestImage } from '@corral/provider-libvirt';
 import { compute, type OpenStackProvider } from '@corral/provider-openstack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminProvider, Cleanup, FLAVOR, IMAGE, requireCloud, unique } from './cloud.js';
+import { adminProvider, Cleanup, FLAVOR, IMAGE, requireCloud, unique, waitForCompute } from './cloud.js';
 
 const run = promisify(execFile);
 const imageDir = resolve(import.meta.dirname, '..', '..', '.cache', 'guest-image');
@@ -52,6 +52,7 @@ beforeAll(async () => {
     }
   }
   await requireCloud();
+  await waitForCompute(QEMU_HOST);
   // Admin: "nova:<host>" pins the server to the libvirt compute; the flavor's required trait is what
   // lets it into that compute's isolated aggregate at all.
   provider = adminProvider({ availabilityZone: `nova:${QEMU_HOST}`, defaultNetwork: 'none', pollIntervalMs: 1_000 });
