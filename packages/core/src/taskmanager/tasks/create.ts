@@ -102,9 +102,12 @@ export function reprepareOnNewBoot(
   const send = (bootId: string) => {
     reprepared.set(bootId, Date.now());
     void prepareArgs(ctx, instance)
-      .then((args) =>
-        ctx.deps.guest.cast(ctx.instanceId, GUEST_METHOD.prepare, args, `${ctx.taskId}:prepare:${bootId}`),
-      )
+      .then((args) => {
+        // The step may have ended (HEALTHY, a timeout, the lease lost) while the flavors were read: a prepare
+        // cast now would reach a guest no task follows any more.
+        if (ctx.signal.aborted) return;
+        return ctx.deps.guest.cast(ctx.instanceId, GUEST_METHOD.prepare, args, `${ctx.taskId}:prepare:${bootId}`);
+      })
       .catch(() => {
         // Not sent (broker down, provider unreachable): the boot's next status asks again.
         reprepared.delete(bootId);

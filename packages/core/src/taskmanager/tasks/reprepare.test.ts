@@ -16,16 +16,17 @@ function setup() {
       },
     },
   } as unknown as FlowDeps;
+  const step = new AbortController();
   const ctx = {
     taskId: 't1',
     instanceId: 'i1',
     params: {},
     data: { preparedBootId: 'boot-a' },
-    signal: new AbortController().signal,
+    signal: step.signal,
     deps,
   } as StepContext<FlowDeps>;
   const instance = { provider: 'fake', flavor: 'small', datastore: { type: 'redis', version: '7', manager: 'redis' } };
-  return { casts, onStatus: reprepareOnNewBoot(ctx, instance as unknown as FlowInstance) };
+  return { casts, step, onStatus: reprepareOnNewBoot(ctx, instance as unknown as FlowInstance) };
 }
 
 describe('prepare again on a new boot', () => {
@@ -45,6 +46,14 @@ describe('prepare again on a new boot', () => {
     const { casts, onStatus } = setup();
     expect(onStatus({ status: 'HEALTHY', bootId: 'boot-c', seq: 1 })).toBeUndefined();
     expect(onStatus({ status: 'NEW', bootId: null, seq: null })).toBeUndefined();
+    expect(casts).toEqual([]);
+  });
+
+  it('sends no prepare once the step has ended while the flavors were being read', async () => {
+    const { casts, step, onStatus } = setup();
+    expect(onStatus({ status: 'INSTANCE_READY', bootId: 'boot-b', seq: 1 })).toBe('ignore');
+    step.abort(new Error('lease lost'));
+    await sleep(10);
     expect(casts).toEqual([]);
   });
 });

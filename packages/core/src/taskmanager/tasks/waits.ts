@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceStatusEvent } from '../../instance/events.js';
 import { NotFoundError, ProviderError } from '../../provider/errors.js';
 import type { Provider, Server } from '../../provider/types.js';
@@ -109,12 +110,28 @@ function markOf(event: ServiceStatusEvent): ServiceStatusMark {
   return { status: event.status, bootId: event.bootId, seq: event.seq };
 }
 
-/** Resolves at `at` (epoch ms), or never once the signal aborts (the race is then over anyway). */
+/**
+ * Resolves at `at` (epoch ms), or never once the signal aborts: only for a racer whose race is over when the
+ * signal aborts. A pause that something awaits takes `pause`, which settles on abort.
+ */
 export function deadline(at: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, Math.max(0, at - Date.now()));
     signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
   });
+}
+
+/**
+ * Waits `ms`, or rejects at once when `signal` aborts, with the signal's reason: a step in back-off must settle
+ * when its lease is lost or the manager stops (the manager waits on running steps).
+ */
+export async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(Math.max(0, ms), undefined, { signal });
+  } catch (error) {
+    // timers/promises rejects with its own AbortError; the caller wants the reason it was aborted for.
+    throw signal.aborted ? signal.reason : error;
+  }
 }
 
 /** A provider error worth asking again about (5xx, 429, a timeout): the provider says so on the error. */
@@ -144,9 +161,9 @@ export async function retryTransient<T>(
       return await call();
     } catch (error) {
       if (!isTransientProviderError(error) || options.signal.aborted) throw error;
-      const pause = backoffMs(error, failures, options.baseMs);
-      if (Date.now() + pause >= options.deadlineAt) throw error;
-      await deadline(Date.now() + pause, options.signal);
+      const waitMs = backoffMs(error, failures, options.baseMs);
+      if (Date.now() + waitMs >= options.deadlineAt) throw error;
+      await pause(waitMs, options.signal);
     }
   }
 }
@@ -172,7 +189,8 @@ export function watchForError(provider: Provider, id: string, pollMs: number, si
         } catch (error) {
           // A permanent failure of the watch (NotFound, a refusal) is no verdict; the deadline still holds.
           if (!isTransientProviderError(error)) return;
-          await deadline(Date.now() + backoffMs(error, failures++, pollMs), signal);
+          // Aborted in back-off: the loop ends (the wait this watch serves is over).
+          await pause(backoffMs(error, failures++, pollMs), signal).catch(() => undefined);
         }
       }
     })();
@@ -206,7 +224,10 @@ export async function* serverStates(
   }
 }
 
-/** Waits until the provider no longer has the server (NotFound, or DELETED). */
+/**
+ * Waits until the provider no longer has the server (NotFound, or DELETED). Fails with `errorStatus` at
+ * `deadlineAt`, or with the signal's reason once it aborts, also in the middle of a pause.
+ */
 export async function awaitServerGone(
   provider: Provider,
   id: string,
@@ -215,34 +236,37 @@ export async function awaitServerGone(
   const local = new AbortController();
   const onAbort = () => local.abort(options.signal.reason);
   options.signal.addEventListener('abort', onAbort, { once: true });
+  if (options.signal.aborted) onAbort();
   const timer = setTimeout(() => local.abort(new Error('deadline')), Math.max(0, options.deadlineAt - Date.now()));
+  let lastTransient: ProviderError | undefined;
   try {
-    while (!local.signal.aborted) {
-      for await (const server of serverStates(provider, id, options.pollMs, local.signal)) {
-        if (server.status === 'DELETED') return;
+    for (let failures = 0; !local.signal.aborted; ) {
+      try {
+        for await (const server of serverStates(provider, id, options.pollMs, local.signal)) {
+          failures = 0;
+          if (server.status === 'DELETED') return;
+        }
+        // A provider's watch may end on a 404 without a DELETED state: ask (NotFound ends the wait), else watch on.
+        if (local.signal.aborted) break;
+        await provider.getServer(id, { signal: local.signal });
+        failures = 0;
+        await pause(options.pollMs, local.signal);
+      } catch (error) {
+        if (error instanceof NotFoundError) return;
+        // Aborted (the deadline, the step's signal), also in a pause: the verdict is given below.
+        if (local.signal.aborted) break;
+        if (!isTransientProviderError(error)) throw error;
+        // A 5xx or 429 while polling is no verdict on the delete: ask again after a back-off growing with each
+        // failure in a row, within the deadline.
+        lastTransient = error;
+        await pause(backoffMs(error, failures++, options.pollMs), local.signal).catch(() => undefined);
       }
-      // A provider's watch may end on a 404 without a DELETED state: ask (NotFound ends the wait), else watch on.
-      if (local.signal.aborted) break;
-      await provider.getServer(id, { signal: local.signal });
-      await deadline(Date.now() + options.pollMs, local.signal);
     }
-  } catch (error) {
-    if (isTransientProviderError(error) && !local.signal.aborted) {
-      // One 5xx or 429 while polling is no verdict on the delete: ask again after a back-off, within the deadline.
-      clearTimeout(timer);
-      options.signal.removeEventListener('abort', onAbort);
-      await deadline(Date.now() + backoffMs(error, 0, options.pollMs), options.signal);
-      if (Date.now() < options.deadlineAt) return awaitServerGone(provider, id, options);
-      throw new StepError(`timed out waiting for server ${id} to be deleted: ${error.message}`, {
-        taskStatus: options.errorStatus,
-      });
-    }
-    if (error instanceof NotFoundError) return;
-    if (!local.signal.aborted) throw error;
   } finally {
     clearTimeout(timer);
     options.signal.removeEventListener('abort', onAbort);
   }
   if (options.signal.aborted) throw options.signal.reason;
-  throw new StepError(`timed out waiting for server ${id} to be deleted`, { taskStatus: options.errorStatus });
+  const cause = lastTransient === undefined ? '' : ` (last provider error: ${lastTransient.message})`;
+  throw new StepError(`timed out waiting for server ${id} to be deleted${cause}`, { taskStatus: options.errorStatus });
 }
