@@ -160,16 +160,51 @@ describe('enrolment service', () => {
     expect(x509.serialNumber.replace(/^0+/, '')).toBe(granted.serial);
     const records = await store.listGuestCertificates({ guestId: 'inst-a' });
     expect(records).toMatchObject([{ serial: granted.serial.toLowerCase(), instanceId: 'inst-a', revoked: false }]);
-    expect(await refusal(service.enrol(body))).toBe('TOKEN_USED');
+    expect(records[0]?.publicKeySha256).toMatch(/^[0-9a-f]{64}$/);
+    // The reply was lost: the same token with the same key gets the certificate again (same serial and
+    // validity, freshly signed); with another key the token is used.
+    const again = await service.enrol(body);
+    expect(again.serial).toBe(enrolled.serial);
+    expect(again.notAfter).toEqual(enrolled.notAfter);
+    const x509again = new X509Certificate(again.certPem);
+    expect(x509again.checkPrivateKey(createPrivateKey(keyPem))).toBe(true);
+    expect(x509again.validTo).toBe(x509.validTo);
+    const other = await createKeyAndCsr({ commonName: 'inst-a' });
+    expect(await refusal(service.enrol({ ...body, csrPem: other.csrPem }))).toBe('TOKEN_USED');
     expect(await store.listGuestCertificates()).toHaveLength(1);
+    // A revoked record is not handed out again, even to its own key.
+    await store.revokeGuestCertificate(enrolled.serial, 'test');
+    expect(await refusal(service.enrol(body))).toBe('TOKEN_USED');
   });
 
-  it('lets exactly one of two concurrent uses of a token through', async () => {
+  it('lets exactly one key of several concurrent uses of a token through; the same key is answered alike', async () => {
     const granted = await grant('inst-a');
-    const body = { guestId: 'inst-a', instanceId: 'inst-a', token: granted.enrolment.token, csrPem };
-    const results = await Promise.allSettled([service.enrol(body), service.enrol(body), service.enrol(body)]);
+    const keys = await Promise.all([1, 2, 3].map(() => createKeyAndCsr({ commonName: 'inst-a' })));
+    const body = { guestId: 'inst-a', instanceId: 'inst-a', token: granted.enrolment.token };
+    const results = await Promise.allSettled(keys.map((k) => service.enrol({ ...body, csrPem: k.csrPem })));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect((await store.listGuestCertificates()).length).toBe(1);
+
+    const twin = await grant('inst-b');
+    const same = { guestId: 'inst-b', instanceId: 'inst-b', token: twin.enrolment.token, csrPem };
+    const twins = await Promise.all([service.enrol(same), service.enrol(same), service.enrol(same)]);
+    expect(new Set(twins.map((t) => t.serial)).size).toBe(1);
+    expect(await store.listGuestCertificates({ guestId: 'inst-b' })).toHaveLength(1);
+  });
+
+  it('keeps one identity when two different tokens of one guest race', async () => {
+    const [first, second] = [await grant('inst-a'), await grant('inst-a')];
+    const body = { guestId: 'inst-a', instanceId: 'inst-a', csrPem };
+    const results = await Promise.allSettled([
+      service.enrol({ ...body, token: first.enrolment.token }),
+      service.enrol({ ...body, token: second.enrolment.token }),
+    ]);
+    for (const r of results) {
+      if (r.status === 'rejected') expect((r.reason as EnrolmentError).code).toBe('ALREADY_ENROLLED');
+    }
+    const live = await store.listGuestCertificates({ guestId: 'inst-a', revoked: false });
+    expect(live.length).toBe(results.filter((r) => r.status === 'fulfilled').length);
+    expect(live.length).toBeLessThanOrEqual(1);
   });
 
   it('refuses another instance’s token, unknown and deleted instances, a second identity', async () => {
@@ -237,6 +272,12 @@ describe('source rate limiter', () => {
     expect(limiter.admit('b')).toEqual({ allowed: false, retryAfterMs: 1000 });
     now = 1000;
     expect(limiter.admit('a').allowed).toBe(true);
+    expect(limiter.admit('b').allowed).toBe(true);
+    // A key of its own (source and guest): its refusals limit it, not the source's other guests.
+    limiter.failed('b#g1');
+    limiter.failed('b#g1');
+    expect(limiter.check('b#g1')).toEqual({ allowed: false, retryAfterMs: 1000 });
+    expect(limiter.check('b#g2').allowed).toBe(true);
     expect(limiter.admit('b').allowed).toBe(true);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * A fixed-window limit per source address: at most `maxRequests` requests and `maxFailures` refused ones per
- * window. Tokens are 256-bit MACs, so guessing is hopeless anyway; the limit is against a guest (or anything
+ * A fixed-window limit: at most `maxRequests` requests per source address, and at most `maxFailures` counted
+ * refusals per key per window. The server keys token refusals by (source, claimed guest) and unparseable
+ * bodies by source alone, so one guest (or stray client) that keeps failing is refused without its neighbours
+ * behind the same address being refused too. Tokens are 256-bit MACs, so guessing is hopeless anyway; the limit is against a guest (or anything
  * else that reaches the port) burning the control plane's CPU on CSR checks and signatures.
  *
  * Behind QEMU user-mode networking every libvirt guest arrives from 127.0.0.1, so the defaults are sized for
@@ -11,10 +13,12 @@ export interface RateLimitOptions {
   windowMs?: number;
   /** Requests per source per window (default 600). */
   maxRequests?: number;
-  /** Refused requests per source per window before the source is refused outright (default 60). */
+  /** Counted refusals per key per window before the key is refused outright (default 60). */
   maxFailures?: number;
   clock?: () => number;
 }
+
+export type Admission = { allowed: true } | { allowed: false; retryAfterMs: number };
 
 interface Window {
   startedAt: number;
@@ -37,7 +41,7 @@ export class SourceRateLimiter {
   }
 
   /** Counts a request; returns the milliseconds until the source may try again when it is over a limit. */
-  admit(source: string): { allowed: true } | { allowed: false; retryAfterMs: number } {
+  admit(source: string): Admission {
     const window = this.current(source);
     if (window.requests >= this.maxRequests || window.failures >= this.maxFailures) {
       return { allowed: false, retryAfterMs: window.startedAt + this.windowMs - this.clock() };
@@ -46,9 +50,18 @@ export class SourceRateLimiter {
     return { allowed: true };
   }
 
-  /** Counts a refusal (bad token, bad body, ...) against the source. */
-  failed(source: string): void {
-    this.current(source).failures++;
+  /** Whether `key` (e.g. source and claimed guest) is under its refusal limit; counts no request. */
+  check(key: string): Admission {
+    const window = this.current(key);
+    if (window.failures >= this.maxFailures) {
+      return { allowed: false, retryAfterMs: window.startedAt + this.windowMs - this.clock() };
+    }
+    return { allowed: true };
+  }
+
+  /** Counts a refusal against `key` (a source, or a source and claimed guest). */
+  failed(key: string): void {
+    this.current(key).failures++;
   }
 
   private current(source: string): Window {

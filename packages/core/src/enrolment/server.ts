@@ -3,10 +3,34 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { EnrolmentError } from './errors.js';
+import { EnrolmentError, type EnrolmentRefusalCode } from './errors.js';
 import { type RateLimitOptions, SourceRateLimiter } from './rate-limit.js';
-import { DEFAULT_MAX_BODY_BYTES, ENROLMENT_PATH } from './schema.js';
+import { DEFAULT_MAX_BODY_BYTES, ENROLMENT_PATH, EnrolmentRequestSchema } from './schema.js';
 import type { EnrolmentService } from './service.js';
+
+/**
+ * Which refusals count towards the rate limit, and against what. Token refusals are the guessing the limit is
+ * for: counted per (source, claimed guest), since behind QEMU user-mode networking every guest of a host comes
+ * from 127.0.0.1. Bodies we could not read count per source. The rest (no such path, server faults, refusals
+ * that needed a valid token: used, enrolled, deleted, bad CSR) count against nobody.
+ */
+const COUNTED: Partial<Record<EnrolmentRefusalCode, 'source' | 'guest'>> = {
+  JSON_INVALID: 'source',
+  BODY_INVALID: 'source',
+  BODY_TOO_LARGE: 'source',
+  UNSUPPORTED_MEDIA_TYPE: 'source',
+  TOKEN_INVALID: 'guest',
+  TOKEN_EXPIRED: 'guest',
+  TOKEN_MISMATCH: 'guest',
+};
+
+/** The claimed guest of a well-formed request, or undefined for a body the service will refuse as invalid. */
+function claimedGuestId(body: unknown): string | undefined {
+  const parsed = EnrolmentRequestSchema.safeParse(body);
+  return parsed.success ? parsed.data.guestId : undefined;
+}
+
+const guestKey = (source: string, guestId: string) => `${source}#${guestId}`;
 
 export interface EnrolmentServerOptions {
   service: EnrolmentService;
@@ -34,7 +58,8 @@ export interface EnrolmentServerHandle {
 /**
  * The enrolment endpoint over node:https: POST `/v1/enrol` with JSON `{guestId, instanceId, token, csrPem}` →
  * 200 `{certPem}`, or a status with `{error: {code, message}}` (codes in errors.ts). Bodies are capped while
- * they stream in, slow clients are cut off, sources are rate limited. Logs carry the request id, source,
+ * they stream in, slow clients are cut off, token refusals are rate limited per (source, claimed guest) and unreadable
+ * bodies per source (see COUNTED). Logs carry the request id, source,
  * instance, guest, serial and refusal code; never the token, the CSR or the certificate.
  */
 export async function startEnrolmentServer(options: EnrolmentServerOptions): Promise<EnrolmentServerHandle> {
@@ -60,19 +85,26 @@ export async function startEnrolmentServer(options: EnrolmentServerOptions): Pro
       res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': requestId, ...headers });
       res.end(JSON.stringify(body));
     };
-    const admitted = limiter.admit(source);
-    if (!admitted.allowed) {
-      const seconds = Math.max(1, Math.ceil(admitted.retryAfterMs / 1000));
-      logger.warn({ requestId, source, code: 'RATE_LIMITED' }, 'enrolment refused: rate limited');
-      req.resume();
+    const refuseLimited = (retryAfterMs: number, guestId?: string) => {
+      const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+      logger.warn({ requestId, source, guestId, code: 'RATE_LIMITED' }, 'enrolment refused: rate limited');
       reply(429, new EnrolmentError('RATE_LIMITED', `too many requests; retry in ${seconds} s`).toBody(), {
         'retry-after': String(seconds),
         connection: 'close',
       });
-      return;
-    }
+      // Not drained: a limited client's body, whatever its size, is cut off once the answer is out.
+      if (!req.complete) res.once('finish', () => req.destroy());
+    };
+    const admitted = limiter.admit(source);
+    if (!admitted.allowed) return refuseLimited(admitted.retryAfterMs);
+    let guestId: string | undefined;
     try {
       const body = await readJson(req, maxBodyBytes);
+      guestId = claimedGuestId(body);
+      if (guestId !== undefined) {
+        const guest = limiter.check(guestKey(source, guestId));
+        if (!guest.allowed) return refuseLimited(guest.retryAfterMs, guestId);
+      }
       const enrolled = await options.service.enrol(body);
       reply(200, { certPem: enrolled.certPem });
       logger.info(
@@ -84,10 +116,12 @@ export async function startEnrolmentServer(options: EnrolmentServerOptions): Pro
         error instanceof EnrolmentError
           ? error
           : new EnrolmentError('INTERNAL', 'enrolment failed; see the server log');
-      limiter.failed(source);
+      const counted = COUNTED[refusal.code];
+      if (counted === 'source') limiter.failed(source);
+      else if (counted === 'guest') limiter.failed(guestId === undefined ? source : guestKey(source, guestId));
       const log = { requestId, source, code: refusal.code, status: refusal.status, ms: Date.now() - started };
       if (refusal.code === 'INTERNAL') logger.error({ ...log, err: error }, 'enrolment failed');
-      else logger.warn({ ...log, reason: refusal.message }, 'enrolment refused');
+      else logger.warn({ ...log, guestId, reason: refusal.message }, 'enrolment refused');
       // A body we stopped reading is not drained: close the connection after the answer.
       const close: Record<string, string> = req.complete ? {} : { connection: 'close' };
       if (refusal.code === 'METHOD_NOT_ALLOWED') close.allow = 'POST';

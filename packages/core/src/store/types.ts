@@ -200,11 +200,18 @@ export const NewGuestCertificateSchema = z.object({
   instanceId: RecordId.nullable().default(null),
   issuedAt: EpochMs,
   notAfter: EpochMs,
+  /** sha256 (hex) of the certified public key's SPKI: lets enrolment answer a retry with the same key again. */
+  publicKeySha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits')
+    .nullable()
+    .default(null),
 });
 export type NewGuestCertificate = z.input<typeof NewGuestCertificateSchema>;
 
 export const GuestCertificateSchema = NewGuestCertificateSchema.extend({
   instanceId: RecordId.nullable(),
+  publicKeySha256: z.string().nullable(),
   revoked: z.boolean(),
   revokedAt: EpochMs.nullable(),
   revokedReason: z.string().nullable(),

@@ -5,6 +5,9 @@ import { LeaseLostError, StoreConflictError, StoreNotFoundError } from '../store
 import type { Store, StoreEvent } from '../store/types.js';
 import type { NewTask } from '../taskmanager/models.js';
 
+/** A public key fingerprint (SPKI sha256, hex) as enrolment records it. */
+const KEY = 'ab'.repeat(32);
+
 /** What a store implementation gives the suite for one test: a store on an empty database. */
 export interface StoreUnderTest {
   store: Store;
@@ -558,6 +561,7 @@ export function describeStoreContract(
           revoked: false,
           revokedAt: null,
           revokedReason: null,
+          publicKeySha256: null,
         });
         await store.putGuestCertificate({ serial: 'ff', guestId: 'g2', instanceId: 'i9', issuedAt: 3, notAfter: 4 });
         await expect(
@@ -577,6 +581,17 @@ export function describeStoreContract(
         expect((await store.listGuestCertificates({ revoked: false })).map((c) => c.serial)).toEqual(['ff']);
         expect((await store.listGuestCertificates({ guestId: 'g2' }))[0]?.instanceId).toBe('i9');
         expect(await store.listGuestCertificates()).toHaveLength(2);
+        await store.putGuestCertificate({
+          serial: 'fe',
+          guestId: 'g3',
+          issuedAt: 1,
+          notAfter: 2,
+          publicKeySha256: KEY,
+        });
+        expect((await store.getGuestCertificate('fe'))?.publicKeySha256).toBe(KEY);
+        await expect(
+          store.putGuestCertificate({ serial: 'fd', guestId: 'g3', issuedAt: 1, notAfter: 2, publicKeySha256: 'x' }),
+        ).rejects.toThrow(/publicKeySha256: must be 64 lowercase hex digits/);
       });
 
       // Enrolment's single use rests on this: a one-time token's certificate has a serial derived from the token,
@@ -621,11 +636,19 @@ export function describeStoreContract(
           await store.claimTask('t1', { owner: 'w1', leaseMs: 1000 });
           await store.checkpointTask('t1', { owner: 'w1', step: 'created', data: { serverId: 's' } });
           await store.putGuestCertificate({ serial: 'aa', guestId: 'i1', issuedAt: 1, notAfter: 2 });
+          await store.putGuestCertificate({
+            serial: 'bb',
+            guestId: 'i2',
+            issuedAt: 1,
+            notAfter: 2,
+            publicKeySha256: KEY,
+          });
           const before = { instance: await store.getInstance('i1'), task: await store.getTask('t1') };
           store = await subject.reopen();
           expect(await store.getInstance('i1')).toEqual(before.instance);
           expect(await store.getTask('t1')).toEqual(before.task);
           expect((await store.getGuestCertificate('aa'))?.guestId).toBe('i1');
+          expect((await store.getGuestCertificate('bb'))?.publicKeySha256).toBe(KEY);
         });
       });
   });

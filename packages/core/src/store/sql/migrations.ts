@@ -81,12 +81,16 @@ CREATE TABLE guest_certificates (
 CREATE INDEX guest_certificates_guest ON guest_certificates (guest_id);
 `;
 
+/** Additive and nullable: rows written before it (and certificates not from enrolment) simply have none. */
+const certificateKey = (text: string) => `ALTER TABLE guest_certificates ADD COLUMN public_key_sha256 ${text};`;
+
 export const sqliteMigrations: Migration[] = [
   {
     version: 1,
     name: 'instances, tasks, guest certificates',
     sql: initial({ text: 'TEXT', key: 'TEXT', json: 'TEXT', bool: 'INTEGER', big: 'INTEGER' }),
   },
+  { version: 2, name: 'guest certificate public key fingerprint', sql: certificateKey('TEXT') },
 ];
 
 export const postgresMigrations: Migration[] = [
@@ -95,4 +99,5 @@ export const postgresMigrations: Migration[] = [
     name: 'instances, tasks, guest certificates',
     sql: initial({ text: 'TEXT COLLATE "C"', key: 'TEXT COLLATE "C"', json: 'JSONB', bool: 'BOOLEAN', big: 'BIGINT' }),
   },
+  { version: 2, name: 'guest certificate public key fingerprint', sql: certificateKey('TEXT') },
 ];

@@ -67,6 +67,7 @@ export const certificateColumns = [
   'revoked',
   'revoked_at',
   'revoked_reason',
+  'public_key_sha256',
 ] as const;
 
 const num = (value: unknown): number => Number(value);
@@ -182,7 +183,17 @@ export function rowToTask(r: Row): Task {
 }
 
 export function certificateToRow(c: GuestCertificate): unknown[] {
-  return [c.serial, c.guestId, c.instanceId, c.issuedAt, c.notAfter, c.revoked, c.revokedAt, c.revokedReason];
+  return [
+    c.serial,
+    c.guestId,
+    c.instanceId,
+    c.issuedAt,
+    c.notAfter,
+    c.revoked,
+    c.revokedAt,
+    c.revokedReason,
+    c.publicKeySha256,
+  ];
 }
 
 export function rowToCertificate(r: Row): GuestCertificate {
@@ -195,5 +206,6 @@ export function rowToCertificate(r: Row): GuestCertificate {
     revoked: r.revoked === true || r.revoked === 1 || r.revoked === 1n,
     revokedAt: numOrNull(r.revoked_at),
     revokedReason: strOrNull(r.revoked_reason),
+    publicKeySha256: strOrNull(r.public_key_sha256),
   };
 }
