@@ -386,3 +386,147 @@ describe('ServerWatcher races and hints', () => {
     expect(() => watcher(createMemoryStore(), new FakeProvider(), { mode: 'stream' as 'list' })).toThrow(/mode/);
   });
 });
+
+/** A bus fed by the store's instance writes, as createControlPlane wires it. */
+function wiredBus(store: Store): StatusEventBus {
+  const events = new StatusEventBus();
+  store.subscribe((event) => {
+    if (event.type !== 'instance') return;
+    events.publish({
+      kind: 'instance-changed',
+      instanceId: event.instance.id,
+      taskStatus: event.instance.taskStatus,
+      deleted: event.instance.deletedAt !== null,
+      at: new Date().toISOString(),
+    });
+  });
+  return events;
+}
+
+/** An evented provider whose `getServer` calls take a while and are counted while in flight. */
+class SlowEventedProvider extends EventedProvider {
+  inFlight = 0;
+  peak = 0;
+
+  override async getServer(id: string, options?: CallOptions): Promise<Server> {
+    this.inFlight++;
+    this.peak = Math.max(this.peak, this.inFlight);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return await super.getServer(id, options);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+const gets = (provider: FakeProvider) => provider.calls.filter((call) => call.operation === 'get').length;
+const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+
+describe('ServerWatcher under bursts (a host failure stops many servers at once)', () => {
+  const N = 50;
+
+  async function fleet(store: Store, provider: FakeProvider): Promise<Instance[]> {
+    const instances: Instance[] = [];
+    for (let i = 0; i < N; i++) instances.push(await activeInstance(store, provider, `db${i}`));
+    return instances;
+  }
+
+  it.each(['list', 'get'] as const)(
+    'mode %s: a round recording 50 changes makes no getServer call beyond its own',
+    async (mode) => {
+      const store = createMemoryStore();
+      const provider = new EventedProvider({ buildMs: 0 });
+      const events = wiredBus(store);
+      const instances = await fleet(store, provider);
+      const watch = watcher(store, provider, { mode, events, hintDelayMs: 0, random: () => 0 });
+      watch.start();
+      await until(async () => watch.metrics.rounds === 1);
+      expect(gets(provider)).toBe(mode === 'get' ? N : 0);
+
+      for (const instance of instances) provider.set(instance.serverId ?? '', 'SHUTOFF');
+      await watch.poll();
+      expect(watch.metrics.changes).toBe(N);
+      await settle();
+      // The round's own writes came back as N instance-changed events (NONE): none of them is a hint.
+      expect(gets(provider)).toBe(mode === 'get' ? 2 * N : 0);
+      expect(watch.metrics).toMatchObject({ hintChanges: 0, hintsHeld: 0 });
+      expect(await view(store, 'db7')).toMatchObject({ status: 'SHUTDOWN', serverStatus: 'SHUTOFF' });
+    },
+  );
+
+  it('still looks when a task ends or the conductor marks a guest silent, once per event', async () => {
+    const store = createMemoryStore();
+    const provider = new EventedProvider({ buildMs: 0 });
+    const events = wiredBus(store);
+    const instance = await activeInstance(store, provider, 'db1');
+    const watch = watcher(store, provider, { events, hintDelayMs: 0, random: () => 0 });
+    watch.start();
+    await until(async () => watch.metrics.rounds === 1);
+
+    // The conductor's silent mark: an instance write (not news) and a service-status event (news).
+    provider.set(instance.serverId ?? '', 'SHUTOFF');
+    await store.updateInstance(instance.id, { serviceStatus: 'FAILED_TIMEOUT_GUESTAGENT' });
+    events.publish({
+      kind: 'service-status',
+      instanceId: instance.id,
+      status: 'FAILED_TIMEOUT_GUESTAGENT',
+      at: new Date().toISOString(),
+    });
+    await until(async () => watch.metrics.hintChanges === 1);
+    await settle();
+    expect(gets(provider)).toBe(1);
+
+    // A task runs and ends: one look when it ends, none while it runs.
+    await store.updateInstance(instance.id, { taskStatus: 'REBOOTING' });
+    provider.set(instance.serverId ?? '', 'ACTIVE');
+    await settle();
+    expect(gets(provider)).toBe(1);
+    await store.updateInstance(instance.id, { taskStatus: 'NONE' });
+    await until(async () => watch.metrics.hintChanges === 2);
+    await settle();
+    expect(gets(provider)).toBe(2);
+    expect(await view(store, instance.id)).toMatchObject({ serverStatus: 'ACTIVE' });
+  });
+
+  it('never has more hint looks in flight than `concurrency`', async () => {
+    const store = createMemoryStore();
+    const provider = new SlowEventedProvider({ buildMs: 0 });
+    const instances = await fleet(store, provider);
+    const watch = watcher(store, provider, { concurrency: 4, hintDelayMs: 0, random: () => 0 });
+    watch.start();
+    await until(async () => watch.metrics.rounds === 1);
+    for (const instance of instances) provider.set(instance.serverId ?? '', 'SHUTOFF');
+    for (const instance of instances) provider.emit({ serverId: instance.serverId ?? '', event: 'stopped' });
+    await until(async () => watch.metrics.hintChanges === N);
+    expect(gets(provider)).toBe(N);
+    expect(provider.peak).toBe(4);
+  });
+
+  it('asks nothing on hints while the provider backs off, and the round after the pause records the change', async () => {
+    const store = createMemoryStore();
+    const provider = new EventedProvider({ buildMs: 0 });
+    const events = wiredBus(store);
+    const instances = await fleet(store, provider);
+    const watch = watcher(store, provider, { events, hintDelayMs: 0, intervalMs: 200, random: () => 0 });
+    provider.failNext('list', new RateLimitedError('429', { provider: 'fake', status: 429, retryAfterMs: 1500 }));
+    watch.start();
+    await until(async () => watch.metrics.providerErrors === 1);
+    const failedAt = Date.now();
+
+    for (const instance of instances) provider.set(instance.serverId ?? '', 'SHUTOFF');
+    for (const instance of instances) provider.emit({ serverId: instance.serverId ?? '', event: 'stopped' });
+    await until(async () => watch.metrics.hintsHeld === N);
+    // A task ending during the back-off is held as well.
+    await store.updateInstance('db0', { taskStatus: 'RESTARTING' });
+    await store.updateInstance('db0', { taskStatus: 'NONE' });
+    await until(async () => watch.metrics.hintsHeld === N + 1);
+    expect(gets(provider)).toBe(0);
+    expect(watch.metrics.changes).toBe(0);
+
+    await until(async () => watch.metrics.changes === N);
+    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(1400);
+    expect(watch.metrics.hintChanges).toBe(0);
+    expect(gets(provider)).toBe(0);
+  });
+});

@@ -1,13 +1,15 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { parseWith } from '../errors/index.js';
-import type { StatusEventBus } from '../instance/events.js';
+import type { StatusEvent, StatusEventBus } from '../instance/events.js';
 import type { Instance } from '../instance/models.js';
 import { backoffDelay } from '../messaging/backoff.js';
 import { NotFoundError, ProviderError } from '../provider/errors.js';
 import type { Provider } from '../provider/types.js';
 import { StoreConflictError, StoreNotFoundError } from '../store/errors.js';
 import type { Store } from '../store/types.js';
+import { Limiter } from './limiter.js';
 import { isWatchable, type ServerObservation, serverStatusPatch, WATCHABLE_TASK_STATUSES } from './observe.js';
 import { ServerWatcherOptionsSchema, type ServerWatcherSettings, type ServerWatcherTuning } from './options.js';
 
@@ -22,6 +24,8 @@ import { ServerWatcherOptionsSchema, type ServerWatcherSettings, type ServerWatc
  * (optimistic versions: a task that started, or a heartbeat, in between makes the write a conflict, and the
  * instance is read and asked about again). A provider error changes nothing: the last known status stays, and
  * that provider's rounds back off (doubling from the interval, Retry-After honoured) until it answers again.
+ * Hints obey that back-off too, and every `getServer` the watcher makes (rounds and hints alike) goes through
+ * one limiter per provider with `concurrency` slots: a burst of hints never becomes a burst of calls.
  * A server that is gone (NotFound, confirmed by `getServer` when it is only missing from a list) reads
  * DELETED with a fault: the composite status shows ERROR (rule `server-vanished`).
  */
@@ -47,6 +51,8 @@ export interface ServerWatcherMetrics {
   providerErrors: number;
   /** Hints received from provider event streams. */
   hints: number;
+  /** Hints (of any source) not acted on because that provider was backing off; the round after the pause covers them. */
+  hintsHeld: number;
   /** Status writes made by a look on a hint (an event, a task that ended, a silent guest), not by a round. */
   hintChanges: number;
   /** How long the last round took. */
@@ -60,7 +66,24 @@ interface ProviderState {
 
 type Outcome = 'written' | 'unchanged' | 'conflict' | 'skipped';
 
+/** `held`: the provider was not asked (it is backing off, or the watcher stopped). */
+type Look = ServerObservation | Error | 'held';
+
+interface CheckMode {
+  /** Counts writes as `hintChanges`, and a look not made for the back-off as `hintsHeld`. */
+  hinted: boolean;
+  /** Asks no provider that is backing off. */
+  honourBackoff: boolean;
+}
+
 const MAX_ATTEMPTS = 3;
+
+/** The service status the conductor writes for a guest that fell silent (heartbeat sweep, last will). */
+const SILENT_SERVICE_STATUS = 'FAILED_TIMEOUT_GUESTAGENT';
+
+function isWatchableTaskStatus(taskStatus: string): boolean {
+  return (WATCHABLE_TASK_STATUSES as readonly string[]).includes(taskStatus);
+}
 
 export class ServerWatcher {
   readonly settings: ServerWatcherSettings;
@@ -71,6 +94,7 @@ export class ServerWatcher {
     conflicts: 0,
     providerErrors: 0,
     hints: 0,
+    hintsHeld: 0,
     hintChanges: 0,
     lastRoundMs: 0,
   };
@@ -79,6 +103,13 @@ export class ServerWatcher {
   readonly #random: () => number;
   readonly #stop = new AbortController();
   readonly #providerState = new Map<string, ProviderState>();
+  /** One per provider: every `getServer` the watcher makes waits for a slot. */
+  readonly #limiters = new Map<string, Limiter>();
+  /**
+   * The last task status seen per live instance (from events, else from a round or a look), so that only a
+   * task that ENDS makes a hint: the watcher's own writes, and any other change of an idle instance, are not.
+   */
+  readonly #taskStatus = new Map<string, string>();
   /** provider + server id → instance id, from the last round: where an event's hint goes. */
   readonly #byServer = new Map<string, string>();
   readonly #hinted = new Map<string, NodeJS.Timeout>();
@@ -103,6 +134,9 @@ export class ServerWatcher {
     this.#options = options;
     this.#log = options.logger.child({ component: 'server-watcher' });
     this.#random = options.random ?? Math.random;
+    // Each provider call in flight listens on the stop signal (bounded by the limiters), as do event streams.
+    const providers = Object.keys(options.providers).length;
+    setMaxListeners(providers * (this.settings.concurrency + 2) + 10, this.#stop.signal);
   }
 
   /** Starts the rounds (the first within a second), the event streams and the bus subscription. */
@@ -115,12 +149,7 @@ export class ServerWatcher {
         if (provider.watchServers !== undefined) this.#followers.push(this.#follow(name, provider));
       }
     }
-    this.#offEvents = this.#options.events?.on((event) => {
-      if (event.kind !== 'instance-changed' || event.deleted === true || event.taskStatus === undefined) return;
-      // A task that ended (its server may have changed under it) or a guest that fell silent (its server may
-      // be stopped): look now rather than at the next round.
-      if ((WATCHABLE_TASK_STATUSES as readonly string[]).includes(event.taskStatus)) this.#hint(event.instanceId);
-    });
+    this.#offEvents = this.#options.events?.on((event) => this.#onStatusEvent(event));
     this.#log.info(
       {
         intervalMs: this.settings.intervalMs,
@@ -152,30 +181,79 @@ export class ServerWatcher {
 
   /**
    * Reads one instance and its server now and records what changed; true when it wrote. Skips an instance
-   * that is busy, deleted or has no server. Called on hints even while the provider's rounds back off: an
-   * event is the quickest news there is, and one call is cheap.
+   * that is busy, deleted or has no server. An explicit call asks the provider even while it backs off (it
+   * still waits for a slot of the provider's limiter); hints do not.
    */
   check(instanceId: string): Promise<boolean> {
-    return this.#check(instanceId, false);
+    return this.#check(instanceId, { hinted: false, honourBackoff: false });
   }
 
-  async #check(instanceId: string, hinted: boolean): Promise<boolean> {
+  async #check(instanceId: string, mode: CheckMode): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.#stop.signal.aborted; attempt++) {
       const instance = await this.#options.store.findInstance(instanceId);
       if (instance === undefined || !isWatchable(instance)) return false;
       const provider = this.#options.providers[instance.provider];
       if (provider === undefined) return false;
       this.#index(instance);
-      const observation = await this.#observe(instance.provider, provider, instance);
+      this.#knowTaskStatus(instance);
+      const observation = await this.#observe(instance.provider, provider, instance, mode.honourBackoff);
+      if (observation === 'held') {
+        if (mode.hinted && !this.#stop.signal.aborted) this.metrics.hintsHeld++;
+        return false;
+      }
       if (observation instanceof Error) {
         this.#failed(instance.provider, observation);
         return false;
       }
       const outcome = await this.#apply(instance, observation);
-      if (outcome === 'written' && hinted) this.metrics.hintChanges++;
+      if (outcome === 'written' && mode.hinted) this.metrics.hintChanges++;
       if (outcome !== 'conflict') return outcome === 'written';
     }
     return false;
+  }
+
+  /**
+   * Bus events that are news about a server: a task that just ended (its server may have changed under it)
+   * and a guest the conductor marked silent (its server may be stopped). Every other change of an idle
+   * instance is not, above all the watcher's own writes: a round recording a host failure writes N instances,
+   * and N looks on top of it would be a burst of provider calls (429s on a large cloud) for nothing.
+   */
+  #onStatusEvent(event: StatusEvent): void {
+    if (event.kind === 'service-status') {
+      if (event.status === SILENT_SERVICE_STATUS && event.previousStatus !== SILENT_SERVICE_STATUS) {
+        this.#hint(event.instanceId);
+      }
+      return;
+    }
+    if (event.deleted === true) {
+      this.#taskStatus.delete(event.instanceId);
+      return;
+    }
+    if (event.taskStatus === undefined) return;
+    const before = this.#taskStatus.get(event.instanceId);
+    this.#taskStatus.set(event.instanceId, event.taskStatus);
+    // Unknown before: a task may have ended before the watcher saw the instance; one look settles it.
+    const taskEnded = before === undefined || !isWatchableTaskStatus(before);
+    if (isWatchableTaskStatus(event.taskStatus) && taskEnded) this.#hint(event.instanceId);
+  }
+
+  /** Records a task status read from the store, unless an event (newer than any read) already told one. */
+  #knowTaskStatus(instance: Instance): void {
+    if (!this.#taskStatus.has(instance.id)) this.#taskStatus.set(instance.id, instance.taskStatus);
+  }
+
+  #limiter(name: string): Limiter {
+    let limiter = this.#limiters.get(name);
+    if (limiter === undefined) {
+      limiter = new Limiter(this.settings.concurrency);
+      this.#limiters.set(name, limiter);
+    }
+    return limiter;
+  }
+
+  #backingOff(name: string): boolean {
+    const state = this.#providerState.get(name);
+    return state !== undefined && Date.now() < state.notBefore;
   }
 
   #schedule(delayMs: number): void {
@@ -208,13 +286,17 @@ export class ServerWatcher {
       after = page.nextAfter;
     } while (after !== undefined && !this.#stop.signal.aborted);
     this.#byServer.clear();
-    for (const list of byProvider.values()) for (const instance of list) this.#index(instance);
+    for (const list of byProvider.values()) {
+      for (const instance of list) {
+        this.#index(instance);
+        this.#knowTaskStatus(instance);
+      }
+    }
     await Promise.all(
       [...byProvider].map(async ([name, instances]) => {
         const provider = this.#options.providers[name];
         if (provider === undefined) return;
-        const state = this.#providerState.get(name);
-        if (state !== undefined && Date.now() < state.notBefore) return;
+        if (this.#backingOff(name)) return;
         const ok =
           this.settings.mode === 'list'
             ? await this.#pollByList(name, provider, instances)
@@ -230,7 +312,7 @@ export class ServerWatcher {
   async #pollByList(name: string, provider: Provider, instances: Instance[]): Promise<boolean> {
     let servers: Awaited<ReturnType<Provider['listServers']>>;
     try {
-      servers = await provider.listServers({ signal: this.#callSignal() });
+      servers = await this.#call((signal) => provider.listServers({ signal }));
     } catch (error) {
       this.#failed(name, error);
       return false;
@@ -255,7 +337,13 @@ export class ServerWatcher {
     let ok = true;
     await mapLimit(instances, this.settings.concurrency, async (instance) => {
       if (this.#stop.signal.aborted) return;
-      const observation = await this.#observe(name, provider, instance);
+      const observation = await this.#observe(name, provider, instance, true);
+      if (observation === 'held') {
+        // The provider failed meanwhile (in this round, or on a hint): the rest wait out its back-off, and
+        // the round must not count as an answer that ends it.
+        ok = false;
+        return;
+      }
       if (observation instanceof Error) {
         if (ok) this.#failed(name, observation);
         ok = false;
@@ -266,23 +354,30 @@ export class ServerWatcher {
     return ok;
   }
 
-  async #observe(name: string, provider: Provider, instance: Instance): Promise<ServerObservation | Error> {
-    try {
-      const server = await provider.getServer(instance.serverId ?? '', { signal: this.#callSignal() });
-      this.metrics.observed++;
-      return server.status === 'DELETED' ? { kind: 'gone' } : { kind: 'found', server };
-    } catch (error) {
-      if (error instanceof NotFoundError) {
+  /** One `getServer`, in a slot of the provider's limiter. */
+  #observe(name: string, provider: Provider, instance: Instance, honourBackoff: boolean): Promise<Look> {
+    return this.#limiter(name).run(async (): Promise<Look> => {
+      // Checked once the slot is ours: the provider may have begun to back off while this look waited.
+      if (this.#stop.signal.aborted || (honourBackoff && this.#backingOff(name))) return 'held';
+      try {
+        const server = await this.#call((signal) => provider.getServer(instance.serverId ?? '', { signal }));
         this.metrics.observed++;
-        return { kind: 'gone' };
+        return server.status === 'DELETED' ? { kind: 'gone' } : { kind: 'found', server };
+      } catch (error) {
+        if (error instanceof NotFoundError) {
+          this.metrics.observed++;
+          return { kind: 'gone' };
+        }
+        return error instanceof Error ? error : new Error(`provider ${name} failed: ${String(error)}`);
       }
-      return error instanceof Error ? error : new Error(`provider ${name} failed: ${String(error)}`);
-    }
+    });
   }
 
   async #applyOrRecheck(instance: Instance, observation: ServerObservation): Promise<void> {
     try {
-      if ((await this.#apply(instance, observation)) === 'conflict') await this.check(instance.id);
+      if ((await this.#apply(instance, observation)) === 'conflict') {
+        await this.#check(instance.id, { hinted: false, honourBackoff: true });
+      }
     } catch (error) {
       this.#log.error({ err: error, instanceId: instance.id }, 'recording a server status failed');
     }
@@ -351,16 +446,40 @@ export class ServerWatcher {
     if (instance.serverId !== null) this.#byServer.set(`${instance.provider}\u0000${instance.serverId}`, instance.id);
   }
 
-  #callSignal(): AbortSignal {
-    return AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.settings.callTimeoutMs)]);
+  /**
+   * Runs one provider call with a signal that aborts on stop or after `callTimeoutMs`. Not
+   * `AbortSignal.any([stop, AbortSignal.timeout()])`: each of those stays tied to the long-lived stop signal,
+   * and older Nodes keep them (nodejs/node#55351); here the listener on the stop signal is removed after each
+   * call, and the timer cleared.
+   */
+  async #call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const stop = this.#stop.signal;
+    const onStop = () => controller.abort(stop.reason);
+    if (stop.aborted) onStop();
+    else stop.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('provider call timed out', 'TimeoutError')),
+      this.settings.callTimeoutMs,
+    );
+    timer.unref();
+    try {
+      return await fn(controller.signal);
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+    }
   }
 
-  /** Looks at one instance shortly: bursts of hints for one instance make one read. */
+  /**
+   * Looks at one instance shortly: bursts of hints for one instance make one read. The look waits for a slot
+   * of the provider's limiter and is dropped while the provider backs off (`hintsHeld`).
+   */
   #hint(instanceId: string): void {
     if (this.#stop.signal.aborted || this.#hinted.has(instanceId)) return;
     const timer = setTimeout(() => {
       this.#hinted.delete(instanceId);
-      const look = this.#check(instanceId, true)
+      const look = this.#check(instanceId, { hinted: true, honourBackoff: true })
         .catch((error: unknown) => this.#log.error({ err: error, instanceId }, 'checking a server after a hint failed'))
         .finally(() => this.#looks.delete(look));
       this.#looks.add(look);

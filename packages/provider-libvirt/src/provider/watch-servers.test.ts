@@ -8,10 +8,16 @@ import { watchServers } from './watch-servers.js';
 function fakeLibvirt() {
   const listeners = new Set<LifecycleListener>();
   let unsubscribed = 0;
+  let onRegistered: () => void = () => undefined;
+  /** Settles once the stream has registered its listener: events fired before that would be lost. */
+  const registered = new Promise<void>((resolve) => {
+    onRegistered = resolve;
+  });
   const libvirt = {
     connection: {
       async onLifecycle(listener: LifecycleListener) {
         listeners.add(listener);
+        onRegistered();
         return () => {
           unsubscribed++;
           listeners.delete(listener);
@@ -22,7 +28,7 @@ function fakeLibvirt() {
   const fire = (name: string, uuid: string, event: number) => {
     for (const listener of listeners) listener({ dom: { name, uuid: uuidFromString(uuid), id: 1 }, event, detail: 0 });
   };
-  return { libvirt, fire, listeners, unsubscribed: () => unsubscribed };
+  return { libvirt, fire, listeners, registered, unsubscribed: () => unsubscribed };
 }
 
 const A = '0f8fad5b-d9cb-469f-a165-70867728950e';
@@ -38,7 +44,7 @@ describe('watchServers (libvirt lifecycle events)', () => {
       isOurs: (name) => name.startsWith('corral-'),
     });
     const first = stream.next();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await fake.registered;
     fake.fire('corral-db-1', A, 5);
     fake.fire('someone-else', B, 5);
     fake.fire('corral-db-1', A, 2);
