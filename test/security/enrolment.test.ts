@@ -5,10 +5,11 @@
  * path and content type; plus fast-check generated JSON bodies. Each must be refused with its stable code and
  * `{error: {code, message}}` (never a 200, never a 500), leave no certificate behind, and log no token, CSR or
  * key. Then the embedded control plane's own endpoint: its certificate names 10.0.2.2 and 127.0.0.1, it
- * enrols a guest of its store, and its per-source limit answers 429. The suite prints how many cases it
+ * enrols a guest of its store, and its limit answers 429 to one guest's bad tokens but not to its neighbour's.
+ * A retry after a lost reply (client hangs up after sending) gets the certificate with the same key, not another. The suite prints how many cases it
  * tried and refused. No setup script: in-process SQLite/memory stores and node:https on 127.0.0.1.
  */
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 interface Reply {
   status: number;
   body: unknown;
+  headers?: Record<string, string | string[] | undefined>;
 }
 
 function post(
@@ -74,7 +76,7 @@ function post(
           try {
             body = JSON.parse(text);
           } catch {}
-          resolve({ status: res.statusCode ?? 0, body });
+          resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
         });
       },
     );
@@ -124,11 +126,10 @@ describe('enrolment endpoint refusals', () => {
     endpoint = await startEnrolmentServer({
       service: new EnrolmentService({ store, ca, tokens }),
       tls: { certPem: tls.certPem, keyPem: tls.keyPem },
-      // The matrix alone sends more refusals than the default limit allows a source.
-      rateLimit: { maxFailures: 10_000, maxRequests: 10_000 },
+      // Default limits: token refusals count per (source, claimed guest), so the matrix stays under them.
       logger: pino({ level: 'debug' }, sink),
     });
-    for (const id of ['inst-a', 'inst-b', 'inst-gone', 'inst-deleting']) {
+    for (const id of ['inst-a', 'inst-b', 'inst-gone', 'inst-deleting', 'inst-lost']) {
       await store.createInstance({
         id,
         name: id,
@@ -294,7 +295,17 @@ describe('enrolment endpoint refusals', () => {
     expect(reply.status).toBe(200);
     const certPem = (reply.body as { certPem: string }).certPem;
     expect(new X509Certificate(certPem).subject).toContain('CN=inst-a');
-    await expectRefused(send({ guestId: 'inst-a', instanceId: 'inst-a', token: good, csrPem }), 'TOKEN_USED', 409);
+    // The same token and key again (a retry after a lost reply) gets the same certificate; another key cannot.
+    const again = await send({ guestId: 'inst-a', instanceId: 'inst-a', token: good, csrPem });
+    expect(again.status).toBe(200);
+    const againPem = (again.body as { certPem: string }).certPem;
+    expect(new X509Certificate(againPem).serialNumber).toBe(new X509Certificate(certPem).serialNumber);
+    const otherKey = (await createKeyAndCsr({ commonName: 'inst-a' })).csrPem;
+    await expectRefused(
+      send({ guestId: 'inst-a', instanceId: 'inst-a', token: good, csrPem: otherKey }),
+      'TOKEN_USED',
+      409,
+    );
     const second = token('inst-a');
     await expectRefused(
       send({ guestId: 'inst-a', instanceId: 'inst-a', token: second, csrPem }),
@@ -309,6 +320,28 @@ describe('enrolment endpoint refusals', () => {
     expect(log).not.toContain('-----BEGIN');
     expect(log).not.toContain(csrPem.split('\n')[1]);
     expect(counts.refused).toBe(counts.tried);
+  });
+
+  it('answers a retry after a lost reply: the same key gets its certificate, another key is refused', async () => {
+    const good = token('inst-lost');
+    const lostKey = await createKeyAndCsr({ commonName: 'inst-lost' });
+    const body = { guestId: 'inst-lost', instanceId: 'inst-lost', token: good, csrPem: lostKey.csrPem };
+    // The client sends the whole request and goes away before the answer: the reply is lost.
+    await sendAndHangUp(endpoint.url, ca.certPem, JSON.stringify(body));
+    const deadline = Date.now() + 10_000;
+    while ((await store.listGuestCertificates({ guestId: 'inst-lost' })).length === 0 && Date.now() < deadline) {
+      await sleep(20);
+    }
+    const [claimed] = await store.listGuestCertificates({ guestId: 'inst-lost' });
+    expect(claimed?.revoked).toBe(false);
+    const retry = await send(body);
+    expect(retry.status).toBe(200);
+    const cert = new X509Certificate((retry.body as { certPem: string }).certPem);
+    expect(cert.checkPrivateKey(createPrivateKey(lostKey.keyPem))).toBe(true);
+    expect(cert.serialNumber.replace(/^0+/, '').toLowerCase()).toBe(claimed?.serial);
+    const thief = await createKeyAndCsr({ commonName: 'inst-lost' });
+    await expectRefused(send({ ...body, csrPem: thief.csrPem }), 'TOKEN_USED', 409);
+    expect(await store.listGuestCertificates({ guestId: 'inst-lost' })).toHaveLength(1);
   });
 });
 
@@ -374,7 +407,10 @@ describe('the embedded control plane with guestIdentity enrolment', () => {
     const ok = await post(endpoint.url, embedded.ca.certPem, body);
     expect(ok.status).toBe(200);
     const certPem = (ok.body as { certPem: string }).certPem;
-    await expectRefusedHere(post(endpoint.url, embedded.ca.certPem, body), 'TOKEN_USED');
+    // The token is used: another key cannot have it (the same key would get its certificate again).
+    const other = (await createKeyAndCsr({ commonName: created.id })).csrPem;
+    const stolen = JSON.stringify({ guestId: config.guestId, instanceId: config.instanceId, token, csrPem: other });
+    await expectRefusedHere(post(endpoint.url, embedded.ca.certPem, stolen), 'TOKEN_USED');
     const guest = await connectMqttTransport({
       url: embedded.broker.url,
       ca: embedded.ca.certPem,
@@ -425,11 +461,33 @@ describe('the embedded control plane with guestIdentity enrolment', () => {
       const reply = await post(endpoint.url, embedded.ca.certPem, body);
       if (reply.status === 429) limited = reply;
     }
-    // The test before left two refusals from this source in the same window.
-    expect(sent).toBeGreaterThan(50);
+    // Counted per (source, claimed guest): the 61st bad token for `nobody` is limited.
+    expect(sent).toBe(61);
     await expectRefusedHere(Promise.resolve(limited ?? { status: 0, body: null }), 'RATE_LIMITED');
+    expect((limited as Reply).headers?.['retry-after']).toMatch(/^\d+$/);
+    // Another guest behind the same address (every libvirt guest is 127.0.0.1 here) is not limited.
+    const neighbour = JSON.stringify({ guestId: 'somebody', instanceId: 'somebody', token: 'x'.repeat(32), csrPem });
+    await expectRefusedHere(post(endpoint.url, embedded.ca.certPem, neighbour), 'TOKEN_INVALID');
   });
 });
+
+/** Sends a whole request, then closes the connection without reading the answer. */
+function sendAndHangUp(url: string, caPem: string, payload: string): Promise<void> {
+  const data = Buffer.from(payload);
+  return new Promise((resolve) => {
+    const req = request(url, {
+      method: 'POST',
+      ca: caPem,
+      headers: { 'content-type': 'application/json', 'content-length': data.byteLength },
+    });
+    req.on('error', () => {});
+    req.on('finish', () => {
+      req.destroy();
+      resolve();
+    });
+    req.end(data);
+  });
+}
 
 async function expectRefusedHere(reply: Promise<Reply>, code: string): Promise<void> {
   counts.tried++;

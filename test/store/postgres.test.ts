@@ -67,8 +67,11 @@ describe('postgres store', () => {
       createPostgresStore({ connectionString, schema, max: 2 }),
     ]);
     await Promise.all(stores.map((s) => s.close()));
-    const { rows } = await admin.query(`SELECT version, name FROM ${schema}.schema_migrations`);
-    expect(rows).toEqual([{ version: 1, name: 'instances, tasks, guest certificates' }]);
+    const { rows } = await admin.query(`SELECT version, name FROM ${schema}.schema_migrations ORDER BY version`);
+    expect(rows).toEqual([
+      { version: 1, name: 'instances, tasks, guest certificates' },
+      { version: 2, name: 'guest certificate public key fingerprint' },
+    ]);
   });
 
   it('refuses a schema name that is not a plain identifier', async () => {

@@ -1,8 +1,7 @@
 /**
  * A fixed-window limit: at most `maxRequests` requests per source address, and at most `maxFailures` counted
- * refusals per key per window. The server keys token refusals by (source, claimed guest) and unparseable
- * bodies by source alone, so one guest (or stray client) that keeps failing is refused without its neighbours
- * behind the same address being refused too. Tokens are 256-bit MACs, so guessing is hopeless anyway; the limit is against a guest (or anything
+ * refusals per key per window. The server counts token refusals by (source, claimed guest), so one guest that
+ * keeps failing is refused without its neighbours behind the same address being refused too. Tokens are 256-bit MACs, so guessing is hopeless anyway; the limit is against a guest (or anything
  * else that reaches the port) burning the control plane's CPU on CSR checks and signatures.
  *
  * Behind QEMU user-mode networking every libvirt guest arrives from 127.0.0.1, so the defaults are sized for

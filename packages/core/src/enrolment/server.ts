@@ -9,20 +9,13 @@ import { DEFAULT_MAX_BODY_BYTES, ENROLMENT_PATH, EnrolmentRequestSchema } from '
 import type { EnrolmentService } from './service.js';
 
 /**
- * Which refusals count towards the rate limit, and against what. Token refusals are the guessing the limit is
- * for: counted per (source, claimed guest), since behind QEMU user-mode networking every guest of a host comes
- * from 127.0.0.1. Bodies we could not read count per source. The rest (no such path, server faults, refusals
- * that needed a valid token: used, enrolled, deleted, bad CSR) count against nobody.
+ * Which refusals count towards the refusal limit: token refusals only, the guessing the limit is for, and per
+ * (source, claimed guest), since behind QEMU user-mode networking every guest of a host comes from 127.0.0.1
+ * and one guest's stale token must not get its neighbours a 429. Everything else counts against nobody: junk
+ * bodies cost a JSON parse and are bounded by the per-source request limit; 404/405/500 and refusals that
+ * needed a valid token (used, enrolled, deleted, bad CSR) are no guessing.
  */
-const COUNTED: Partial<Record<EnrolmentRefusalCode, 'source' | 'guest'>> = {
-  JSON_INVALID: 'source',
-  BODY_INVALID: 'source',
-  BODY_TOO_LARGE: 'source',
-  UNSUPPORTED_MEDIA_TYPE: 'source',
-  TOKEN_INVALID: 'guest',
-  TOKEN_EXPIRED: 'guest',
-  TOKEN_MISMATCH: 'guest',
-};
+const COUNTED: ReadonlySet<EnrolmentRefusalCode> = new Set(['TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_MISMATCH']);
 
 /** The claimed guest of a well-formed request, or undefined for a body the service will refuse as invalid. */
 function claimedGuestId(body: unknown): string | undefined {
@@ -58,8 +51,8 @@ export interface EnrolmentServerHandle {
 /**
  * The enrolment endpoint over node:https: POST `/v1/enrol` with JSON `{guestId, instanceId, token, csrPem}` →
  * 200 `{certPem}`, or a status with `{error: {code, message}}` (codes in errors.ts). Bodies are capped while
- * they stream in, slow clients are cut off, token refusals are rate limited per (source, claimed guest) and unreadable
- * bodies per source (see COUNTED). Logs carry the request id, source,
+ * they stream in, slow clients are cut off, requests are limited per source and token refusals per (source, claimed
+ * guest) (see COUNTED). Logs carry the request id, source,
  * instance, guest, serial and refusal code; never the token, the CSR or the certificate.
  */
 export async function startEnrolmentServer(options: EnrolmentServerOptions): Promise<EnrolmentServerHandle> {
@@ -116,9 +109,8 @@ export async function startEnrolmentServer(options: EnrolmentServerOptions): Pro
         error instanceof EnrolmentError
           ? error
           : new EnrolmentError('INTERNAL', 'enrolment failed; see the server log');
-      const counted = COUNTED[refusal.code];
-      if (counted === 'source') limiter.failed(source);
-      else if (counted === 'guest') limiter.failed(guestId === undefined ? source : guestKey(source, guestId));
+      // A token refusal always follows a parsed body, so its claimed guest is known.
+      if (COUNTED.has(refusal.code) && guestId !== undefined) limiter.failed(guestKey(source, guestId));
       const log = { requestId, source, code: refusal.code, status: refusal.status, ms: Date.now() - started };
       if (refusal.code === 'INTERNAL') logger.error({ ...log, err: error }, 'enrolment failed');
       else logger.warn({ ...log, guestId, reason: refusal.message }, 'enrolment refused');
