@@ -2,13 +2,16 @@
  * Enrolment against core's real endpoint: the agent makes its key in the guest, sends only a CSR with the
  * one-time token its bootstrap carries (granted by core exactly as the task manager does in `enrolment` mode),
  * gets its certificate from `startEnrolmentServer`, keeps both in its state dir and reuses them after a restart.
+ * An agent whose reply was lost (key and CSR written before the POST) enrols again with that same key.
  * Refusals the agent meets (bad token, reused token, another instance's token) end it with exit code 3 and the
  * endpoint's code. Embedded aedes broker with mutual TLS, in-memory store; no datastore is started beyond
  * redis (scripts/setup/30-datastores.sh, as the other agent suites).
  */
-import { statSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  createKeyAndCsr,
   createMemoryStore,
   type EnrolmentGrant,
   type EnrolmentServerHandle,
@@ -37,6 +40,7 @@ describe('agent enrolment against the control plane’s endpoint', () => {
   let store: Store;
   let endpoint: EnrolmentServerHandle;
   let tokens: EnrolmentTokens;
+  let service: EnrolmentService;
   const bodies: string[] = [];
   const guests: GuestSetup[] = [];
   const agents: AgentProcess[] = [];
@@ -45,7 +49,7 @@ describe('agent enrolment against the control plane’s endpoint', () => {
     plane = await startControlPlane();
     store = createMemoryStore();
     tokens = EnrolmentTokens.fromCa(plane.ca);
-    const service = new EnrolmentService({ store, ca: plane.ca, tokens });
+    service = new EnrolmentService({ store, ca: plane.ca, tokens });
     // What reached the endpoint, to show the private key never travelled.
     const recording: EnrolmentService = Object.create(service);
     recording.enrol = (body: unknown) => {
@@ -140,6 +144,35 @@ describe('agent enrolment against the control plane’s endpoint', () => {
     await plane.waitForHeartbeat(setup.guestId, (b) => b.first === true, 30_000, from);
     expect(bodies).toHaveLength(1); // the token was one-time; the stored certificate served
     expect(second.output()).toContain('"source":"stored"');
+  });
+
+  it('enrols with the key it wrote before a reply that was lost; another key with that token is refused', async () => {
+    const { setup, grant } = await grantedGuest('lost-reply-guest');
+    const token = grant.enrolment.token;
+    useToken(setup, token);
+    // What an agent killed mid-enrolment leaves: its key and CSR on disk (written before the POST), and a
+    // request the endpoint answered (the serial is claimed) whose reply never arrived.
+    const pending = await createKeyAndCsr({ commonName: setup.guestId });
+    const dir = join(setup.config.stateDir as string, 'identity');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'key.pem'), pending.keyPem, { mode: 0o600 });
+    writeFileSync(join(dir, 'csr.pem'), pending.csrPem, { mode: 0o600 });
+    const ids = { guestId: setup.guestId, instanceId: setup.config.instanceId, token };
+    const lost = await service.enrol({ ...ids, csrPem: pending.csrPem });
+    const agent = startAgent(['--config', setup.configPath]);
+    agents.push(agent);
+    await plane
+      .waitForHeartbeat(setup.guestId, (b) => b.first === true, 30_000)
+      .catch((error: Error) => {
+        throw new Error(`${error.message}\nagent output:\n${agent.output()}`);
+      });
+    expect(agent.output()).toContain('"reusedKey":true');
+    expect(readFileSync(join(dir, 'key.pem'), 'utf8')).toBe(pending.keyPem);
+    const cert = new X509Certificate(readFileSync(join(dir, 'cert.pem'), 'utf8'));
+    expect(cert.serialNumber.replace(/^0+/, '')).toBe(lost.serial);
+    const thief = await createKeyAndCsr({ commonName: setup.guestId });
+    await expect(service.enrol({ ...ids, csrPem: thief.csrPem })).rejects.toMatchObject({ code: 'TOKEN_USED' });
+    expect(await store.listGuestCertificates({ guestId: setup.guestId })).toHaveLength(1);
   });
 
   it('exits 3 with the endpoint’s reason when the token is refused: forged, reused, or another instance’s', async () => {
