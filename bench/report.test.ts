@@ -16,6 +16,12 @@ describe('benchmark report', () => {
       { name: 'fleet', ok: false, seconds: 2, error: 'exit 1; no JSON result', metrics: [] },
     ]);
     expect(markdown).toContain('| p99Ms | 12.35 |');
+    const large = renderMarkdown({}, [
+      { name: 'n', ok: true, seconds: 1, metrics: [{ name: 'a', value: 1691.4 }, { name: 'b', value: 1819 }] },
+    ]);
+    // Every figure of 100 or more is a grouped integer, whether it was measured as one or not.
+    expect(large).toContain('| a | 1,691 |');
+    expect(large).toContain('| b | 1,819 |');
     expect(markdown).toContain('Anchor: Trove polls');
     expect(markdown).toContain('Did not complete: exit 1; no JSON result');
   });

@@ -33,7 +33,8 @@ function join(prefix: string, key: string): string {
 
 function formatNumber(value: number): string {
   if (Number.isInteger(value)) return value.toLocaleString('en-US');
-  return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 1 ? value.toFixed(2) : value.toPrecision(3);
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
+  return Math.abs(value) >= 1 ? value.toFixed(2) : value.toPrecision(3);
 }
 
 /**
