@@ -17,7 +17,15 @@ describe('benchmark report', () => {
     ]);
     expect(markdown).toContain('| p99Ms | 12.35 |');
     const large = renderMarkdown({}, [
-      { name: 'n', ok: true, seconds: 1, metrics: [{ name: 'a', value: 1691.4 }, { name: 'b', value: 1819 }] },
+      {
+        name: 'n',
+        ok: true,
+        seconds: 1,
+        metrics: [
+          { name: 'a', value: 1691.4 },
+          { name: 'b', value: 1819 },
+        ],
+      },
     ]);
     // Every figure of 100 or more is a grouped integer, whether it was measured as one or not.
     expect(large).toContain('| a | 1,691 |');
