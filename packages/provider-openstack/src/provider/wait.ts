@@ -1,12 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  NotFoundError,
-  ProviderTimeoutError,
-  ProvisioningFailedError,
-  type Server,
-  type ServerStatus,
-} from '@corral/core';
+import { ProviderTimeoutError, ProvisioningFailedError, type Server, type ServerStatus } from '@corral/core';
 import { PROVIDER_NAME } from '../common/errors.js';
+import { pollUntilGone } from '../common/poll.js';
 
 export interface WaitOptions {
   timeoutMs?: number;
@@ -56,22 +51,10 @@ export async function waitForGone(
   id: string,
   options: WaitOptions = {},
 ): Promise<void> {
-  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-  const interval = options.intervalMs ?? 500;
-  for (;;) {
-    let status: string;
-    try {
-      status = (await get(id, options.signal)).status;
-    } catch (error) {
-      if (error instanceof NotFoundError) return;
-      throw error;
-    }
-    if (status === 'SOFT_DELETED') return;
-    if (Date.now() + interval > deadline) {
-      throw new ProviderTimeoutError(`server ${id} still ${status} after waiting for its deletion`, {
-        provider: PROVIDER_NAME,
-      });
-    }
-    await sleep(interval, undefined, { signal: options.signal });
-  }
+  await pollUntilGone((signal) => get(id, signal), `server ${id}`, {
+    timeoutMs: options.timeoutMs ?? 120_000,
+    intervalMs: options.intervalMs ?? 500,
+    signal: options.signal,
+    verdict: (status) => (status === 'SOFT_DELETED' ? 'gone' : undefined),
+  });
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BadRequestError, NotFoundError, ProviderTimeoutError, ProvisioningFailedError } from '@corral/core';
 import { PROVIDER_NAME } from '../../common/errors.js';
 import type { ServiceClient } from '../../common/http.js';
+import { pollUntilGone } from '../../common/poll.js';
 import { deleteVolume, getVolume } from './requests.js';
 import type { Volume } from './results.js';
 
@@ -50,27 +51,12 @@ export async function waitForVolumeGone(
   id: string,
   options: VolumeWaitOptions = {},
 ): Promise<void> {
-  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-  const interval = options.intervalMs ?? 500;
-  for (;;) {
-    let status: string;
-    try {
-      status = (await getVolume(volume, id, options.signal)).status;
-    } catch (error) {
-      if (error instanceof NotFoundError) return;
-      throw error;
-    }
-    if (status === 'error_deleting') {
-      const message = `volume ${id} went to error_deleting`;
-      throw new ProvisioningFailedError(message, { provider: PROVIDER_NAME, fault: { message } });
-    }
-    if (Date.now() + interval > deadline) {
-      throw new ProviderTimeoutError(`volume ${id} still ${status} after waiting for its deletion`, {
-        provider: PROVIDER_NAME,
-      });
-    }
-    await sleep(interval, undefined, { signal: options.signal });
-  }
+  await pollUntilGone((signal) => getVolume(volume, id, signal), `volume ${id}`, {
+    timeoutMs: options.timeoutMs ?? 120_000,
+    intervalMs: options.intervalMs ?? 500,
+    signal: options.signal,
+    verdict: (status) => (status === 'error_deleting' ? { failed: `volume ${id} went to error_deleting` } : undefined),
+  });
 }
 
 /**
