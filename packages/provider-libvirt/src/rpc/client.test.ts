@@ -2,7 +2,7 @@ import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { KEEPALIVE_PROGRAM } from '../protocol/keepalive.generated.js';
 import { RpcClient } from './client.js';
-import { ConnectionClosedError, LibvirtError, RpcTimeoutError } from './errors.js';
+import { ConnectionClosedError, LibvirtError, ProtocolError, RpcTimeoutError } from './errors.js';
 import replies from './fixtures/replies.json' with { type: 'json' };
 import { encodePacket, type Packet, PacketFramer, PacketStatus, PacketType } from './packet.js';
 
@@ -24,11 +24,18 @@ function fakeDaemon() {
     toClient.write(
       encodePacket({ program: 0x20008086, version: 1, procedure, type: PacketType.REPLY, serial, status }, body),
     );
+  /** The next packet the client sends (or the first one, if it came already and was not taken yet). */
+  let taken = 0;
+  const nextPacket = async (): Promise<Packet> => {
+    while (received.length <= taken) await new Promise((resolve) => setImmediate(resolve));
+    return received[taken++]!;
+  };
   return {
     stream,
     received,
     toClient,
     reply,
+    nextPacket,
     on(handler: (packet: Packet) => void) {
       onPacket = handler;
     },
@@ -83,6 +90,24 @@ describe('RpcClient', () => {
     daemon.toClient.write(Buffer.from([0, 0, 0, 1, 2, 3, 4, 5]));
     await expect(pending).rejects.toThrow(/protocol error/);
     expect(client.closed).toBe(true);
+  });
+
+  it.each([
+    ['program', { program: 0x20008087 }],
+    ['version', { version: 2 }],
+    ['procedure', { procedure: 2 }],
+  ])('rejects a reply on the right serial for another %s, and drops the connection', async (_field, wrong) => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const other = client.call(target, new Uint8Array());
+    const call = await daemon.nextPacket();
+    daemon.toClient.write(
+      encodePacket({ ...call.header, ...wrong, type: PacketType.REPLY, status: PacketStatus.OK }, new Uint8Array()),
+    );
+    await expect(other).rejects.toBeInstanceOf(ProtocolError);
+    await expect(other).rejects.toThrow(/test failed: the reply on serial \d+ is for program/);
+    expect(client.closed).toBe(true);
+    await expect(client.call(target, new Uint8Array())).rejects.toBeInstanceOf(ConnectionClosedError);
   });
 
   it('times a call out when asked to', async () => {

@@ -199,7 +199,10 @@ export class RpcClient {
       return;
     }
     this.unansweredPings = 0;
-    for (const packet of packets) this.dispatch(packet);
+    for (const packet of packets) {
+      if (this.closedWith) return; // a packet before this one poisoned the connection
+      this.dispatch(packet);
+    }
   }
 
   private dispatch({ header, body }: Packet): void {
@@ -226,6 +229,10 @@ export class RpcClient {
     if (header.type !== PacketType.REPLY && header.type !== PacketType.STREAM) return;
     const entry = this.pending.get(header.serial);
     if (!entry) return; // a late reply to a call that timed out
+    if (!answersCall(header, entry.target)) {
+      this.rejectMismatchedReply(header, entry);
+      return;
+    }
     if (header.type === PacketType.STREAM && header.status === PacketStatus.CONTINUE) return; // download data: unused
     this.pending.delete(header.serial);
     if (entry.timer) clearTimeout(entry.timer);
@@ -237,6 +244,25 @@ export class RpcClient {
     }
     if (entry.then) this.pending.set(header.serial, entry.then);
     entry.resolve(body);
+  }
+
+  /**
+   * A reply on a call's serial that names another program, version or procedure. The call fails with a
+   * ProtocolError, and so does the connection: a daemon that mixes up its replies (or a peer that is not
+   * libvirtd) cannot be trusted to match the next ones either, and a body decoded as the wrong procedure's
+   * answer would be wrong data rather than an error. The next call dials afresh.
+   */
+  private rejectMismatchedReply(header: PacketHeader, entry: Pending): void {
+    this.pending.delete(header.serial);
+    if (entry.timer) clearTimeout(entry.timer);
+    const error = new ProtocolError(
+      `${entry.target.name ?? `procedure ${entry.target.procedure}`} failed: the reply on serial ${header.serial} ` +
+        `is for ${describeTarget(header)}, not ${describeTarget(entry.target)}`,
+    );
+    entry.reject(error);
+    entry.then?.reject(error);
+    this.shutdown(new ConnectionClosedError(`libvirt protocol error: ${error.message}`, { cause: error }));
+    this.stream.destroy();
   }
 
   private startKeepalive(intervalMs: number, count: number): void {
@@ -284,6 +310,15 @@ export class RpcClient {
     }
     for (const listener of this.closeListeners) listener(error);
   }
+}
+
+/** Whether a REPLY or STREAM packet belongs to the call it shares a serial with. */
+function answersCall(header: PacketHeader, call: CallTarget): boolean {
+  return header.program === call.program && header.version === call.version && header.procedure === call.procedure;
+}
+
+function describeTarget({ program, version, procedure }: Omit<CallTarget, 'name'>): string {
+  return `program 0x${program.toString(16)} version ${version} procedure ${procedure}`;
 }
 
 /** Decodes remote_error; an undecodable error body is itself a ProtocolError. */
