@@ -1,4 +1,4 @@
-import type { Agent as HttpAgent } from 'node:http';
+import type { ClientRequest, Agent as HttpAgent } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthError, type ProviderError } from '@corral/core';
@@ -70,6 +70,12 @@ export interface RequestOptions {
   idempotent?: boolean;
   /** Skips the token (Keystone's own auth request). */
   anonymous?: boolean;
+  /**
+   * Sends the request once more when it failed on a kept-alive connection before any answer (default true).
+   * False where the caller recovers by itself: a create it looks up by idempotency key, because a connection
+   * that broke after the service acted (a proxy's timeout) looks the same and must not make a second one.
+   */
+  resendOnClosedConnection?: boolean;
 }
 
 export interface HttpResponse<T = unknown> {
@@ -83,10 +89,20 @@ export interface HttpResponse<T = unknown> {
 const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const retryableStatuses = new Set([429, 502, 503, 504]);
 const retryableCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+/** How a kept-alive connection that the server closed while we reused it fails (Node's own guidance). */
+const closedSocketCodes = new Set(['ECONNRESET', 'EPIPE']);
+
+type Outcome =
+  | { kind: 'response'; response: HttpResponse }
+  | { kind: 'transport'; cause: unknown; timeout: boolean; staleSocket: boolean };
 
 /**
  * The HTTP layer every service shares: token injection, one re-authenticated retry after a 401, request-id
  * capture, JSON, timeouts, and retries that never repeat a POST blindly.
+ *
+ * A request of any method (POST included) is sent once more when it failed on a kept-alive connection before
+ * any byte of answer came back: the server had closed that connection (nova-api under uwsgi closes it after a
+ * 204 without saying `Connection: close`), so the request never reached it.
  */
 export class Transport {
   readonly got: Got;
@@ -122,12 +138,28 @@ export class Transport {
     const upper = method.toUpperCase();
     const idempotent = options.idempotent ?? idempotentMethods.has(upper);
     const fullUrl = withQuery(url, options.query);
+    // A stream body is spent after one send; such a request is not sent again.
+    const resendable = options.body === undefined || Buffer.isBuffer(options.body);
     let reauthenticated = false;
+    let resentAfterStaleSocket = false;
     for (let attempt = 0; ; attempt++) {
       const token = options.anonymous || !this.tokens ? undefined : await this.tokens.token(options.signal);
       const outcome = await this.once(service, upper, fullUrl, options, token, attempt);
       const context: OpenStackErrorContext = { service, method: upper, url: fullUrl };
       if (outcome.kind === 'transport') {
+        const mayResend = resendable && options.resendOnClosedConnection !== false && !resentAfterStaleSocket;
+        if (outcome.staleSocket && mayResend) {
+          resentAfterStaleSocket = true;
+          this.logger.debug(
+            { service, method: upper, url: fullUrl },
+            'kept-alive connection was closed by the server before it answered; sending once more',
+          );
+          continue;
+        }
+        this.logger.warn(
+          { service, method: upper, url: fullUrl, error: messageOf(outcome.cause) },
+          'openstack request failed',
+        );
         const error = errorFromTransport(context, outcome.cause, outcome.timeout ? 'timeout' : 'connection');
         if (idempotent && !outcome.timeout && attempt < this.retry.retries && isRetryableCode(outcome.cause)) {
           await this.backoff(attempt, undefined, options.signal);
@@ -137,8 +169,6 @@ export class Transport {
       }
       const { response } = outcome;
       if (response.status < 400) return response as HttpResponse<T>;
-      // A stream body is spent after one send; such a request is not sent again.
-      const resendable = options.body === undefined || Buffer.isBuffer(options.body);
       if (response.status === 401 && token !== undefined && this.tokens?.renewable && !reauthenticated && resendable) {
         // Keystone middleware rejects before the service acts, so even a POST is safe to send again once.
         reauthenticated = true;
@@ -174,7 +204,7 @@ export class Transport {
     options: RequestOptions,
     token: string | undefined,
     attempt: number,
-  ): Promise<{ kind: 'response'; response: HttpResponse } | { kind: 'transport'; cause: unknown; timeout: boolean }> {
+  ): Promise<Outcome> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (token !== undefined) headers['x-auth-token'] = token;
     let body: Buffer | Readable | string | undefined;
@@ -186,6 +216,7 @@ export class Transport {
       headers['content-type'] ??= 'application/octet-stream';
     }
     const started = performance.now();
+    let sent: ClientRequest | undefined;
     try {
       const response = await this.got(url, {
         method: method as Method,
@@ -194,6 +225,8 @@ export class Transport {
         signal: options.signal,
         timeout: { request: options.timeoutMs ?? this.timeoutMs },
         responseType: 'buffer',
+      }).on('request', (request) => {
+        sent = request;
       });
       const requestId =
         header(response.headers, 'x-openstack-request-id') ?? header(response.headers, 'x-compute-request-id');
@@ -224,12 +257,12 @@ export class Transport {
       if (options.signal?.aborted) throw options.signal.reason ?? cause;
       const totalMs = performance.now() - started;
       this.onRequest?.({ service, method, url, status: undefined, totalMs, networkMs: undefined, attempt });
-      this.logger.warn(
-        { service, method, url, error: cause instanceof Error ? cause.message : String(cause) },
-        'openstack request failed',
-      );
-      if (cause instanceof RequestError) return { kind: 'transport', cause, timeout: cause instanceof TimeoutError };
-      throw cause;
+      if (!(cause instanceof RequestError)) {
+        this.logger.warn({ service, method, url, error: messageOf(cause) }, 'openstack request failed');
+        throw cause;
+      }
+      const timeout = cause instanceof TimeoutError;
+      return { kind: 'transport', cause, timeout, staleSocket: !timeout && failedOnStaleSocket(sent, cause) };
     }
   }
 
@@ -308,6 +341,15 @@ function parseBody(buffer: Buffer, contentType: string | undefined): unknown {
     }
   }
   return text;
+}
+
+/** The request went out on a reused keep-alive connection that the server had closed, and no answer began. */
+function failedOnStaleSocket(sent: ClientRequest | undefined, cause: RequestError): boolean {
+  return sent?.reusedSocket === true && cause.response === undefined && closedSocketCodes.has(cause.code);
+}
+
+function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 function isRetryableCode(cause: unknown): boolean {

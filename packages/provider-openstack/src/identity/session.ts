@@ -1,3 +1,5 @@
+import { AuthError, ProviderError } from '@corral/core';
+import { openStackContext, PROVIDER_NAME, withContext } from '../common/errors.js';
 import { authError, header, ServiceClient, type TokenSource, type Transport } from '../common/http.js';
 import { identityBase, type ResolvedAuthOptions } from './auth-options.js';
 import { type EndpointQuery, selectEndpoint } from './catalog.js';
@@ -83,10 +85,11 @@ export class AuthSession implements TokenSource {
 
   private async authenticate(): Promise<Token> {
     const url = tokensUrl(this.auth.authUrl);
-    const response = await this.transport.request('identity', 'POST', url, {
-      json: authRequestBody(this.auth),
-      anonymous: true,
-    });
+    const response = await this.transport
+      .request('identity', 'POST', url, { json: authRequestBody(this.auth), anonymous: true })
+      .catch((error: unknown) => {
+        throw asAuthenticationFailure(error);
+      });
     const id = header(response.headers, 'x-subject-token');
     const parsed = TokenBodySchema.safeParse(response.body);
     if (!id || !parsed.success) {
@@ -105,4 +108,22 @@ export class AuthSession implements TokenSource {
     );
     return token;
   }
+}
+
+/**
+ * Keystone refusing to issue a token is an authentication failure whatever its status: a deleted application
+ * credential answers 404 "Could not find Application Credential", and that 404 must never read as "the server
+ * (or volume, image…) asked for is gone" to a caller that branches on NotFoundError. Keystone being unreachable
+ * or answering 5xx stays retryable (ProviderUnavailableError, ProviderTimeoutError): it may pass.
+ */
+function asAuthenticationFailure(error: unknown): unknown {
+  if (!(error instanceof ProviderError) || error instanceof AuthError || error.retryable) return error;
+  const context = openStackContext(error);
+  const failure = new AuthError(`authentication failed: ${error.message}`, {
+    provider: PROVIDER_NAME,
+    status: error.status,
+    requestId: error.requestId,
+    cause: error,
+  });
+  return context ? withContext(failure, context) : failure;
 }

@@ -119,7 +119,8 @@ async function postOnce(
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const compute = await ctx.client.compute({ signal });
-      return (await createServer(compute, options, signal)).id;
+      // Not resent by the transport: a lost answer is recovered here, by key, without a second server.
+      return (await createServer(compute, options, signal, { resendOnClosedConnection: false })).id;
     } catch (error) {
       if (!isAmbiguousFailure(error)) throw error;
       lastError = error;
@@ -193,6 +194,7 @@ async function makeVolume(
       cinder,
       { size: request.volumeSizeGb ?? 1, name, metadata: { [IDEMPOTENCY_METADATA_KEY]: request.idempotencyKey } },
       signal,
+      { resendOnClosedConnection: false },
     );
   } catch (error) {
     // The answer was lost, not the request: Cinder may have made the volume. Find it by name and key and

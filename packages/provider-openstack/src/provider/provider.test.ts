@@ -1,4 +1,11 @@
-import { BadRequestError, ProvisioningFailedError, QuotaExceededError, UnsupportedError } from '@corral/core';
+import {
+  AuthError,
+  BadRequestError,
+  NotFoundError,
+  ProvisioningFailedError,
+  QuotaExceededError,
+  UnsupportedError,
+} from '@corral/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeCloud } from '../testing/fake-cloud.js';
 import { MAX_USER_DATA_BYTES } from './options.js';
@@ -178,6 +185,9 @@ describe('OpenStack provider on the fake cloud', () => {
   });
 
   it('watches a server by polling until it is gone', async () => {
+    // BUILD must last longer than a few requests take on a loaded machine, or the first state seen is ACTIVE.
+    await cloud.stop();
+    cloud = await new FakeCloud({ activeAfterMs: 1_000 }).start();
     const provider = make();
     const server = await provider.createServer(request('watch'));
     const seen: string[] = [];
@@ -217,5 +227,25 @@ describe('OpenStack provider on the fake cloud', () => {
       QuotaExceededError,
     );
     expect([...cloud.images.values()].map((entry) => entry.name)).not.toContain('too-big');
+  });
+
+  it('reports a re-authentication Keystone refuses with 404 as AuthError, never NotFound of the server', async () => {
+    const provider = make();
+    const server = await provider.createServer(request('auth-404'));
+    // The application credential is deleted: Keystone answers the next token request with 404.
+    cloud.revokeAllTokens();
+    cloud.intercept((call) =>
+      call.method === 'POST' && call.path.endsWith('/auth/tokens')
+        ? { status: 404, body: { error: { code: 404, message: 'Could not find Application Credential: x.' } } }
+        : undefined,
+    );
+    for (const call of [() => provider.getServer(server.id), () => provider.deleteServer(server.id)]) {
+      const error = await call().catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(AuthError);
+      expect(error).not.toBeInstanceOf(NotFoundError);
+      expect((error as AuthError).status).toBe(404);
+      expect((error as Error).message).toMatch(/^authentication failed: .*Could not find Application Credential/);
+    }
+    expect(cloud.servers.get(server.id)?.deletedAt).toBeUndefined();
   });
 });

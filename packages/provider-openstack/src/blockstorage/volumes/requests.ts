@@ -1,4 +1,4 @@
-import type { ServiceClient } from '../../common/http.js';
+import type { RequestOptions, ServiceClient } from '../../common/http.js';
 import { type PageOptions, paginate } from '../../common/pagination.js';
 import { type Volume, VolumeSchema } from './results.js';
 import { volumesDetailUrl, volumesUrl, volumeUrl } from './urls.js';
@@ -15,6 +15,7 @@ export async function createVolume(
   volume: ServiceClient,
   options: CreateVolumeOptions,
   signal?: AbortSignal,
+  request: Pick<RequestOptions, 'resendOnClosedConnection'> = {},
 ): Promise<Volume> {
   const body = {
     volume: {
@@ -25,7 +26,7 @@ export async function createVolume(
       volume_type: options.volumeType,
     },
   };
-  const response = await volume.post<{ volume?: unknown }>(volumesUrl(volume), body, { signal });
+  const response = await volume.post<{ volume?: unknown }>(volumesUrl(volume), body, { ...request, signal });
   return VolumeSchema.parse(response.body?.volume);
 }
 

@@ -1,6 +1,6 @@
 import { BadRequestError } from '@corral/core';
 import { PROVIDER_NAME } from '../../common/errors.js';
-import type { ServiceClient } from '../../common/http.js';
+import type { RequestOptions, ServiceClient } from '../../common/http.js';
 import { type PageOptions, paginate } from '../../common/pagination.js';
 import {
   ConsoleOutputSchema,
@@ -41,6 +41,7 @@ export async function createServer(
   compute: ServiceClient,
   options: CreateServerOptions,
   signal?: AbortSignal,
+  request: Pick<RequestOptions, 'resendOnClosedConnection'> = {},
 ): Promise<CreatedServer> {
   const server: Record<string, unknown> = {
     name: options.name,
@@ -56,7 +57,7 @@ export async function createServer(
   if (options.availabilityZone) server.availability_zone = options.availabilityZone;
   if (options.tags) server.tags = options.tags;
   if (options.blockDevices) server.block_device_mapping_v2 = options.blockDevices;
-  const response = await compute.post<{ server?: unknown }>(serversUrl(compute), { server }, { signal });
+  const response = await compute.post<{ server?: unknown }>(serversUrl(compute), { server }, { ...request, signal });
   return CreatedServerSchema.parse(response.body?.server);
 }
 
