@@ -13,6 +13,10 @@
  * the control plane creates the server, the example waits for Nova's ACTIVE, reads the server's user_data
  * back as admin (microversion >= 2.3) to show the bootstrap was delivered (it prints the guest id and which
  * fields it holds, never the key), then deletes the instance and checks the server is gone.
+ *
+ * The example gives up after `--timeout-minutes` (the control plane's build deadline is set a minute later,
+ * so the example is the one that gives up), and whenever it gives up or fails after the create it deletes
+ * the instance it made (`--keep` keeps it only after a success).
  */
 
 import { tmpdir } from 'node:os';
@@ -44,6 +48,8 @@ const { values: args } = parseArgs({
   },
 });
 
+/** The control plane's build deadline is this much later than the example's own wait: the example gives up first. */
+const BUILD_DEADLINE_MARGIN_MS = 60_000;
 const started = Date.now();
 const say = (text: string) =>
   process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
@@ -69,18 +75,24 @@ async function main(): Promise<void> {
     logger,
     controlPlane: {
       heartbeat: { intervalSeconds: 5 },
-      // Without a guest (server-active), delete's best-effort stop_db call waits this long for an answer.
-      timeouts: { buildMs: timeoutMs, ...(args.until === 'server-active' ? { guestCallMs: 3_000 } : {}) },
+      // Delete's best-effort stop_db call waits this long for a guest that may never have started (3 s when
+      // no guest is expected: server-active).
+      timeouts: {
+        buildMs: timeoutMs + BUILD_DEADLINE_MARGIN_MS,
+        guestCallMs: args.until === 'server-active' ? 3_000 : 5_000,
+      },
     },
   });
   const { instances } = embedded.controlPlane;
   const watching = new AbortController();
+  let made: string | undefined;
   try {
     const created = await instances.create({
       name: 'openstack-redis',
       flavor: args.flavor,
       datastore: { type: 'redis' },
     });
+    made = created.id;
     say(`create accepted: ${created.id} is ${created.status}`);
     void (async () => {
       for await (const change of instances.watch({ instanceId: created.id, signal: watching.signal }))
@@ -105,9 +117,11 @@ async function main(): Promise<void> {
           `certificate ${bootstrap.broker.certPem ? 'and key present' : 'absent (enrolment)'} (${userData.length} bytes)`,
       );
     } else {
-      const ready = await instances.waitFor(created.id, (v) => v.status === 'ACTIVE' || v.status === 'ERROR', {
-        timeoutMs,
-      });
+      const ready = await instances
+        .waitFor(created.id, (v) => v.status === 'ACTIVE' || v.status === 'ERROR', { timeoutMs })
+        .catch((error: unknown) => {
+          throw new Error(`gave up after ${args['timeout-minutes']} min: ${(error as Error).message}`);
+        });
       if (ready.status !== 'ACTIVE') throw new Error(`instance ended ${ready.status}: ${ready.fault?.message ?? '-'}`);
       say(`ACTIVE in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const guest = new GuestApi(embedded.controlPlane.transport);
@@ -122,21 +136,34 @@ async function main(): Promise<void> {
 
     if (args.keep) {
       say(`kept ${created.id}; state in ${args['state-dir']}`);
+      made = undefined;
       return;
     }
-    const before = await instances.get(created.id);
-    // A server that will never hear from its guest (server-active mode) is still building: force the delete.
-    await instances.delete(created.id, { force: args.until === 'server-active' });
-    const gone = await instances.waitFor(created.id, (v) => v.status === 'DELETED' || v.status === 'ERROR', {
+    made = undefined;
+    await deleteAndCheck(created.id);
+  } catch (error) {
+    // Giving up (or failing) after the create: delete what was made, then report the first failure.
+    if (made !== undefined) {
+      say(`cleaning up ${made} after: ${error instanceof Error ? error.message : String(error)}`);
+      await deleteAndCheck(made).catch((cleanup: unknown) => say(`clean-up failed: ${String(cleanup)}`));
+    }
+    throw error;
+  } finally {
+    watching.abort();
+    await embedded.close();
+  }
+
+  async function deleteAndCheck(id: string): Promise<void> {
+    const before = await instances.get(id);
+    // An instance still building (no guest, or one given up on) is refused a plain delete: force it.
+    await instances.delete(id, { force: before.status === 'BUILD' || args.until === 'server-active' });
+    const gone = await instances.waitFor(id, (v) => v.status === 'DELETED' || v.taskStatus === 'DELETE_ERROR', {
       timeoutMs: 5 * 60_000,
     });
     if (gone.status !== 'DELETED') throw new Error(`delete ended ${gone.status}: ${gone.fault?.message ?? '-'}`);
     if (before.serverId && (await provider.listServers()).some((server) => server.id === before.serverId))
       throw new Error(`server ${before.serverId} is still there after delete`);
     say('deleted: the server is gone');
-  } finally {
-    watching.abort();
-    await embedded.close();
   }
 }
 

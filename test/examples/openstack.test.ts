@@ -4,7 +4,8 @@
  * Zed-shaped answers). The real test cloud (test/openstack-cloud/setup.sh) is covered by the provider's own
  * suites; this checks the example's flow: create through the control plane, Nova ACTIVE, the bootstrap read
  * back as admin. No setup script needed.
- * The delete leg runs too: the server must be gone from the cloud afterwards.
+ * The delete leg runs too: the server must be gone from the cloud afterwards. `--until active` (no guest ever
+ * reports on the fake cloud) must give up before the control plane's build deadline and delete what it made.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,10 +28,10 @@ describe('examples/openstack.ts --until server-active', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates the server through the control plane, sees it ACTIVE with its bootstrap, and deletes it', async () => {
+  /** Runs the example as a user would: a child process, credentials in OS_* variables. */
+  function runExample(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     const { OS_CLOUD: _unused, ...env } = process.env;
-    const args = ['--image', 'corral-test-image', '--flavor', 'm1.tiny', '--until', 'server-active'];
-    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+    return new Promise((done) => {
       execFile(
         process.execPath,
         ['--import', 'tsx', 'examples/openstack.ts', ...args, '--state-dir', dir],
@@ -50,6 +51,11 @@ describe('examples/openstack.ts --until server-active', () => {
         (error, stdout, stderr) => done({ code: error ? 1 : 0, stdout, stderr }),
       );
     });
+  }
+  const liveServers = () => [...cloud.servers.values()].filter((server) => server.deletedAt === undefined);
+
+  it('creates the server through the control plane, sees it ACTIVE with its bootstrap, and deletes it', async () => {
+    const run = await runExample(['--image', 'corral-test-image', '--flavor', 'm1.tiny', '--until', 'server-active']);
     expect(run.stderr).not.toMatch(/failed/);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/server \S+ is ACTIVE in Nova/);
@@ -58,6 +64,30 @@ describe('examples/openstack.ts --until server-active', () => {
     );
     expect(run.stdout).not.toContain('PRIVATE KEY');
     expect(run.stdout).toMatch(/deleted: the server is gone/);
-    expect([...cloud.servers.values()].filter((server) => server.deletedAt === undefined)).toHaveLength(0);
+    expect(liveServers()).toHaveLength(0);
+  });
+
+  it('--until active gives up before the build deadline and deletes the server it made', async () => {
+    // The fake cloud's servers boot nothing: no guest ever reports, so the example must give up (after 3 s).
+    const before = cloud.servers.size;
+    const run = await runExample([
+      '--image',
+      'corral-test-image',
+      '--flavor',
+      'm1.tiny',
+      '--until',
+      'active',
+      '--timeout-minutes',
+      '0.05',
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/openstack example failed: gave up after 0\.05 min/);
+    // It gave up while the instance was still building (its build deadline is a minute later)…
+    expect(run.stdout).not.toMatch(/ERROR/);
+    // …and deleted what it made.
+    expect(run.stdout).toMatch(/cleaning up \S+ after: gave up/);
+    expect(run.stdout).toMatch(/deleted: the server is gone/);
+    expect(cloud.servers.size).toBe(before + 1);
+    expect(liveServers()).toHaveLength(0);
   });
 });
