@@ -409,6 +409,11 @@ export class MqttTransport {
   async close(options: { publishDeath?: boolean } = {}): Promise<void> {
     if (this.status === 'closed') return;
     const client = this.client;
+    // A connection the broker drops meanwhile (e.g. a revoked guest) acknowledges nothing: stop waiting then.
+    const lost = new Promise<void>((resolve) => {
+      if (!client?.connected) resolve();
+      else client.once('close', () => resolve());
+    });
     if (
       client &&
       this.status === 'connected' &&
@@ -417,10 +422,13 @@ export class MqttTransport {
       options.publishDeath !== false
     ) {
       const death = Buffer.from(JSON.stringify(deathMessage(this.identity.guestId, this.bootId)));
-      await this.guarded(
-        client.publishAsync(stateTopic(this.identity.guestId), death, { qos: 1, retain: true }),
-        'publish death',
-      ).catch(() => undefined);
+      await Promise.race([
+        this.guarded(
+          client.publishAsync(stateTopic(this.identity.guestId), death, { qos: 1, retain: true }),
+          'publish death',
+        ),
+        lost,
+      ]).catch(() => undefined);
     }
     this.setStatus('closed');
     clearTimeout(this.reconnectTimer);
@@ -429,7 +437,11 @@ export class MqttTransport {
       call.resolve({ ok: false, error: { code: 'TRANSPORT_CLOSED', message: 'transport closed before the reply' } });
     }
     this.client = undefined;
-    if (client) await this.guarded(client.endAsync(false), 'disconnect').catch(() => client.end(true));
+    if (client) {
+      await Promise.race([this.guarded(client.endAsync(false), 'disconnect'), lost.then(() => client.end(true))]).catch(
+        () => client.end(true),
+      );
+    }
   }
 
   // ---- connection management ----------------------------------------------------------------------------

@@ -1,13 +1,17 @@
 import { NotFoundError } from '../../provider/errors.js';
-import { type Ctx, loadInstance, stopDatastoreStep } from './common.js';
+import { type Ctx, GUEST_METHOD, loadInstance } from './common.js';
 import type { FlowDeps } from './deps.js';
 import { type Flow, StepError } from './flow.js';
 import { awaitServerGone } from './waits.js';
 
 /**
- * Trove's `_delete_resources`: stop the datastore (best effort) → delete the server → wait until it is gone →
- * revoke the guest's certificate → mark the instance deleted. Each step tolerates having run before (a server
- * already gone, a serial already revoked), so a resumed delete finishes and leaks nothing.
+ * Trove's `_delete_resources`: ask the datastore to stop (best effort) → revoke the guest's certificate →
+ * delete the server → wait until it is gone → mark the instance deleted. Each step tolerates having run before
+ * (a server already gone, a serial already revoked), so a resumed delete finishes and leaks nothing.
+ *
+ * The stop is a cast, not a call, and revocation follows it at once: a guest that never answers `stop_db` must
+ * not keep its broker access for `guestCallMs` (the broker delivers the cast before it drops the guest, so a
+ * live agent still stops its datastore; nobody waits for it to say so).
  */
 
 async function serverOf(ctx: Ctx) {
@@ -19,7 +23,24 @@ export const deleteFlow: Flow<FlowDeps> = {
   kind: 'delete',
   errorTaskStatus: 'DELETE_ERROR',
   steps: [
-    stopDatastoreStep(),
+    {
+      name: 'stop-datastore',
+      async run(ctx) {
+        try {
+          await ctx.deps.guest.cast(ctx.instanceId, GUEST_METHOD.stop, {}, `${ctx.taskId}:stop-datastore`);
+          return { stopSent: true };
+        } catch {
+          return { stopSent: false };
+        }
+      },
+    },
+    {
+      name: 'revoke-certificate',
+      async run(ctx) {
+        const revoked = await ctx.deps.identity.revokeAll(ctx.instanceId, 'instance deleted');
+        return { revoked };
+      },
+    },
     {
       name: 'delete-server',
       async run(ctx) {
@@ -52,13 +73,6 @@ export const deleteFlow: Flow<FlowDeps> = {
           errorStatus: 'DELETE_ERROR',
         });
         return undefined;
-      },
-    },
-    {
-      name: 'revoke-certificate',
-      async run(ctx) {
-        const revoked = await ctx.deps.identity.revokeAll(ctx.instanceId, 'instance deleted');
-        return { revoked };
       },
     },
     {
