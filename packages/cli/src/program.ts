@@ -59,7 +59,11 @@ export function buildProgram(): Command {
     )
     .option('--libvirt-uri <uri>', 'libvirt connection URI (env LIBVIRT_DEFAULT_URI)', upDefaults.libvirtUri)
     .option('--api-port <port>', 'port of the JSON API on 127.0.0.1 (0 = any free port)', '0')
-    .option('--broker-port <port>', 'port of the MQTT broker on 127.0.0.1 (0 = any free port)', '0')
+    .option(
+      '--broker-port <port>',
+      'port of the MQTT broker on 127.0.0.1 (0 = the one kept in the state dir, else any free port)',
+      '0',
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (logs go to stderr)', 'warn')
     .addOption(
       new Option('--provider <name>', 'libvirt, or fake: fake servers and guests, for trying the CLI without VMs')

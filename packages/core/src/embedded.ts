@@ -4,6 +4,7 @@ import pino, { type Logger } from 'pino';
 import { type ControlPlane, type CreateControlPlaneOptions, createControlPlane } from './control-plane.js';
 import type { DatastoreCatalog } from './datastore/catalog.js';
 import { createDefaultCatalog } from './datastore/defaults.js';
+import { listenOnKeptPort, readEndpoints, writeEndpoints } from './embedded-endpoints.js';
 import type { GuestIdentityMode } from './enrolment/identity.js';
 import { type EnrolmentServerHandle, startEnrolmentServer } from './enrolment/server.js';
 import { EnrolmentService } from './enrolment/service.js';
@@ -23,18 +24,25 @@ import type { Store } from './store/types.js';
  * the broker as 10.0.2.2 (QEMU user-mode networking's alias for the host loopback), which the broker's
  * certificate names. Revocations live in the store and are loaded back at start, so a deleted instance's
  * certificate stays refused across restarts.
+ *
+ * Every guest's seed names the broker (and the enrolment endpoint) as `<guestHostAddress>:<port>`, so the
+ * ports chosen on the first start and the guest address are kept in `stateDir/endpoints.json` and reused by
+ * every later start on that state dir (see embedded-endpoints.ts).
  */
 export interface StartEmbeddedOptions {
   stateDir: string;
   providers: Record<string, Provider>;
   datastores?: DatastoreCatalog;
-  /** Broker port on 127.0.0.1 (default 0: any free port). */
+  /**
+   * Broker port on 127.0.0.1. Default (or 0): the port kept in the state dir, or any free port on the first
+   * start, kept from then on. A different explicit port moves the endpoint: guests made before cannot follow.
+   */
   brokerPort?: number;
-  /** The address guests use for the host (default 10.0.2.2). */
+  /** The address guests use for the host (default: the one kept in the state dir, else 10.0.2.2). */
   guestHostAddress?: string;
   /**
    * How guests get their identity (default `issued`): with `enrolment` an HTTPS enrolment endpoint starts on
-   * 127.0.0.1 (`enrolmentPort`, default 0: any free port) and guests trade a one-time token and a CSR for
+   * 127.0.0.1 (`enrolmentPort`, kept in the state dir like the broker's) and guests trade a one-time token and a CSR for
    * their certificate there, so their private keys are made in the guest and never in the bootstrap.
    */
   guestIdentity?: GuestIdentityMode;
@@ -60,8 +68,18 @@ export interface EmbeddedControlPlane {
 
 export async function startEmbeddedControlPlane(options: StartEmbeddedOptions): Promise<EmbeddedControlPlane> {
   const logger = options.logger ?? pino({ level: 'info' });
-  const guestHost = options.guestHostAddress ?? '10.0.2.2';
-  await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  const { stateDir } = options;
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const recorded = await readEndpoints(stateDir);
+  const guestHost = options.guestHostAddress ?? recorded?.guestHostAddress ?? '10.0.2.2';
+  // Guests made before a change of address still connect to the old one: the certificates keep naming it.
+  const guestHosts = [...new Set(['127.0.0.1', guestHost, ...(recorded ? [recorded.guestHostAddress] : [])])];
+  if (recorded && recorded.guestHostAddress !== guestHost) {
+    logger.warn(
+      { before: recorded.guestHostAddress, now: guestHost },
+      'the guest address changed: guests made before still use the old one',
+    );
+  }
   const ca = await loadOrCreateCa(join(options.stateDir, 'pki'));
   const store = await createSqliteStore({ path: join(options.stateDir, 'corral.db') });
   const stops: (() => Promise<void>)[] = [() => store.close()];
@@ -73,41 +91,61 @@ export async function startEmbeddedControlPlane(options: StartEmbeddedOptions): 
     const revocations = new RevocationList(
       revoked.map((certificate) => ({ serial: certificate.serial, revokedAt: new Date(certificate.revokedAt ?? 0) })),
     );
-    const serverCertificate = await issueServerCertificate(ca, {
-      ipAddresses: [...new Set(['127.0.0.1', guestHost])],
-      dnsNames: ['localhost'],
+    const serverCertificate = await issueServerCertificate(ca, { ipAddresses: guestHosts, dnsNames: ['localhost'] });
+    const keptPort = (what: string, requested: number | undefined, kept: number | undefined) => ({
+      what,
+      stateDir,
+      requested,
+      recorded: kept,
+      guestsDependOnIt: async () => (await store.listInstances({ limit: 1 })).items.length > 0,
+      onFreshPort: (port: number) =>
+        logger.warn({ port }, `the kept ${what} port is taken and no instance uses it: listening on a new one`),
     });
-    const broker = await startBroker({
-      host: '127.0.0.1',
-      port: options.brokerPort ?? 0,
-      tls: { ca: ca.certPem, cert: serverCertificate.certPem, key: serverCertificate.keyPem },
-      revocations,
-      logger: logger.child({ component: 'broker' }),
+    const broker = await listenOnKeptPort({
+      ...keptPort('broker', options.brokerPort, recorded?.brokerPort),
+      listen: (port) =>
+        startBroker({
+          host: '127.0.0.1',
+          port,
+          tls: { ca: ca.certPem, cert: serverCertificate.certPem, key: serverCertificate.keyPem },
+          revocations,
+          logger: logger.child({ component: 'broker' }),
+        }),
     });
     stops.push(() => broker.stop());
     let enrolment: EnrolmentServerHandle | undefined;
     if (options.guestIdentity === 'enrolment') {
       const enrolmentCertificate = await issueServerCertificate(ca, {
         commonName: 'corral-enrolment',
-        ipAddresses: [...new Set(['127.0.0.1', guestHost])],
+        ipAddresses: guestHosts,
         dnsNames: ['localhost'],
       });
-      const started = await startEnrolmentServer({
-        service: new EnrolmentService({
-          store,
-          ca,
-          tokens: EnrolmentTokens.fromCa(ca),
-          revocations,
-          logger: logger.child({ component: 'enrolment' }),
-        }),
-        tls: { certPem: enrolmentCertificate.certPem, keyPem: enrolmentCertificate.keyPem },
-        host: '127.0.0.1',
-        port: options.enrolmentPort ?? 0,
-        logger,
+      const service = new EnrolmentService({
+        store,
+        ca,
+        tokens: EnrolmentTokens.fromCa(ca),
+        revocations,
+        logger: logger.child({ component: 'enrolment' }),
+      });
+      const started = await listenOnKeptPort({
+        ...keptPort('enrolment', options.enrolmentPort, recorded?.enrolmentPort),
+        listen: (port) =>
+          startEnrolmentServer({
+            service,
+            tls: { certPem: enrolmentCertificate.certPem, keyPem: enrolmentCertificate.keyPem },
+            host: '127.0.0.1',
+            port,
+            logger,
+          }),
       });
       enrolment = started;
       stops.push(() => started.close());
     }
+    await writeEndpoints(stateDir, {
+      brokerPort: broker.port,
+      enrolmentPort: enrolment?.port ?? recorded?.enrolmentPort,
+      guestHostAddress: guestHost,
+    });
     const service = await issueServiceCertificate(ca, { name: 'embedded' });
     const controlPlane = await createControlPlane({
       ...options.controlPlane,

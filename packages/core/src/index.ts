@@ -5,6 +5,7 @@ export * from './conductor/relay.js';
 export * from './control-plane.js';
 export * from './datastore/index.js';
 export * from './embedded.js';
+export { EndpointPortInUseError, EndpointsRecordError } from './embedded-endpoints.js';
 export * from './enrolment/index.js';
 export * from './errors/index.js';
 export * from './guest/agent-config.js';

@@ -162,6 +162,11 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (error: unknown) => {
+    // A taken port: let the caller try another without an orphaned broker (its timers keep a process alive).
+    unsubscribeRevocations?.();
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw error;
   });
   const port = (server.address() as AddressInfo).port;
   logger.info({ host, port }, 'embedded broker listening');
