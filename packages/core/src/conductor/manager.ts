@@ -46,8 +46,9 @@ export interface ConductorOptions {
   /** How often the sweep runs (default a quarter of the expiry). */
   sweepIntervalMs?: number;
   /**
-   * Heartbeats per transaction (default 500), the longest a heartbeat waits for its batch (default 2 ms), and
-   * transactions in flight (default 1).
+   * Heartbeats per transaction (default 500), transactions in flight (default 1), and, with more than one in
+   * flight, how long a heartbeat waits for company before taking a free one (default 2 ms). A heartbeat that
+   * finds no transaction running is written at once; under load each batch is what queued behind the last.
    */
   batch?: { maxBatch?: number; maxDelayMs?: number; concurrency?: number };
   /** Share group so several conductors split the heartbeats (where the broker has shared subscriptions). */
