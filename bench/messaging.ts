@@ -28,7 +28,7 @@ import {
   startMosquitto,
 } from '@corral/core';
 import { connect, type MqttClient } from 'mqtt';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const calls = Number(process.env.BENCH_CALLS ?? 2000);
 const casts = Number(process.env.BENCH_CASTS ?? 20000);

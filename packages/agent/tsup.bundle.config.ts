@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
@@ -47,6 +47,19 @@ export default defineConfig({
           const path =
             target.endsWith('.js') && existsSync(`${target.slice(0, -3)}.ts`) ? `${target.slice(0, -3)}.ts` : target;
           return existsSync(path) ? { path, sideEffects: false } : undefined;
+        });
+      },
+    },
+    {
+      // pg asks at load whether it runs in a Cloudflare Worker by building a `Response`, which on Node 20 (no
+      // `navigator`) loads undici and compiles its WebAssembly: about 6 MiB that a guest keeps for nothing.
+      name: 'pg-node-only',
+      setup(build) {
+        build.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
+          const source = readFileSync(args.path, 'utf8');
+          const check = 'function isCloudflareRuntime() {';
+          if (!source.includes(check)) throw new Error(`pg-node-only: ${args.path} no longer has ${check}`);
+          return { contents: source.replace(check, `${check}\n  return false;`), loader: 'js' };
         });
       },
     },

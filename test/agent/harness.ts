@@ -30,7 +30,7 @@ import {
   serviceIdentity,
   startBroker,
 } from '@corral/core';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(REPO, 'packages/agent/src/cli.ts');

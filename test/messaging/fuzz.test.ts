@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type { MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   brokerKinds,
   connectGuest,

@@ -6,7 +6,7 @@
  */
 import { allGuestsTopic, conductorTopic, encodeEnvelope, type MqttTransport, rpcTopic } from '@corral/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   brokerKinds,
   connectGuest,

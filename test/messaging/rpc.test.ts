@@ -17,7 +17,7 @@ import {
   type StateMessage,
 } from '@corral/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   brokerKinds,
   connectGuest,

@@ -11,7 +11,7 @@ import {
   type OpenStackProvider,
   type OpenStackProviderOptions,
 } from '@corral/provider-openstack';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ADMIN_CLOUD = 'corral-admin';
 export const DEMO_CLOUD = 'corral-demo';

@@ -11,7 +11,7 @@
 import { createCa, issueGuestCertificate, type MqttTransport, rpcTopic } from '@corral/core';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   brokerKinds,
   connectGuest,

@@ -2,8 +2,8 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { type AgentConfig, createKeyAndCsr } from '@corral/core';
-import { z } from 'zod';
+import type { AgentConfig } from '@corral/core';
+import * as z from 'zod';
 import { AgentError } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -42,7 +42,8 @@ export async function resolveIdentity(config: AgentConfig, logger: Logger): Prom
 
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pending = pendingKey(dir, existsSync(certPath));
-  const { keyPem, csrPem } = pending ?? (await createKeyAndCsr({ commonName: config.guestId }));
+  const { keyPem, csrPem } =
+    pending ?? (await (await import('./enrolment-key.js')).createKeyAndCsr({ commonName: config.guestId }));
   if (pending === undefined) {
     // Key (and its CSR) on disk BEFORE the POST: when the reply is lost or the agent dies before writing the
     // certificate, the next attempt sends the same key, which the endpoint answers again; a new key would be

@@ -2,17 +2,16 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgentError } from './errors.js';
 import type { DatastoreManager, ManagerContext, ManagerFactory } from './manager/types.js';
-import { createPostgresManager } from './managers/postgresql/manager.js';
-import { createRedisManager } from './managers/redis/manager.js';
 
 /**
  * Manager name → factory, as Trove's guestagent/dbaas.py maps `datastore_manager` to a Manager class:
  * built-in defaults, plus `registerDatastore` from code and modules named in the config (`managers`), which
  * override both. A config-named module is an ESM file whose default export (or `createManager`) is a factory.
  */
+// Loaded when asked for: a guest runs one datastore, and each manager's code (pg for PostgreSQL) costs memory.
 const defaults: ReadonlyMap<string, ManagerFactory> = new Map<string, ManagerFactory>([
-  ['redis', createRedisManager],
-  ['postgresql', createPostgresManager],
+  ['redis', async (context) => (await import('./managers/redis/manager.js')).createRedisManager(context)],
+  ['postgresql', async (context) => (await import('./managers/postgresql/manager.js')).createPostgresManager(context)],
 ]);
 
 const registered = new Map<string, ManagerFactory>();

@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** Where `corral up` says it listens, so `corral instance ...` finds it: `<stateDir>/daemon.json`. */

@@ -8,7 +8,7 @@ import {
   type InstanceService,
   ValidationError,
 } from '@corral/core';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The daemon's small JSON API on 127.0.0.1, which `corral instance ...` talks to:

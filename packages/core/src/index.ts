@@ -9,6 +9,7 @@ export { EndpointPortInUseError, EndpointsRecordError } from './embedded-endpoin
 export * from './enrolment/index.js';
 export * from './errors/index.js';
 export * from './guest/agent-config.js';
+export * from './guest/agent-user-data.js';
 export * from './guest/api.js';
 export * from './guest/contract.js';
 export * from './instance/events.js';

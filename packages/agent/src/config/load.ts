@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type AgentConfig, AgentConfigSchema, decodeAgentUserData } from '@corral/core';
+import { type AgentConfig, AgentConfigSchema, decodeAgentUserDataWith } from '@corral/core';
 import { AgentError } from '../errors.js';
 import { envHasConfig, overlayEnv } from './env.js';
 import { DEFAULT_SEED_DIRS, mountSeedDevice, readSeedUserData } from './seed.js';
@@ -20,13 +20,28 @@ export interface LoadedConfig {
   source: string;
 }
 
+/**
+ * The parser for a user-data body: the control plane writes JSON (which is YAML too), so the YAML parser is
+ * loaded (about a megabyte of memory) only for user-data someone wrote as YAML.
+ */
+async function userDataBodyParser(text: string): Promise<(body: string) => unknown> {
+  try {
+    JSON.parse(text.slice(text.indexOf('\n') + 1));
+    return JSON.parse;
+  } catch {
+    return (await import('yaml')).parse;
+  }
+}
+
 /** Reads a config file: `#cloud-config` user-data, or a plain JSON document. */
-function parseDocument(text: string, source: string): Record<string, unknown> {
+async function parseDocument(text: string, source: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = text.trimStart().startsWith('#cloud-config') ? decodeAgentUserData(text) : JSON.parse(text);
+    value = text.trimStart().startsWith('#cloud-config')
+      ? decodeAgentUserDataWith(text, await userDataBodyParser(text))
+      : JSON.parse(text);
   } catch (error) {
-    // The message of decodeAgentUserData never quotes the text; JSON.parse's may, so it is not passed on.
+    // The message of decodeAgentUserDataWith never quotes the text; JSON.parse's may, so it is not passed on.
     const reason = error instanceof Error && error.name === 'AgentUserDataError' ? error.message : 'not valid JSON';
     throw new AgentError('CONFIG_INVALID', `invalid agent configuration in ${source}: ${reason}`);
   }
@@ -77,14 +92,14 @@ export async function loadAgentConfig(options: LoadOptions): Promise<LoadedConfi
   const filePath = options.configPath ?? undefined;
   const seed = filePath === undefined ? await findSeedDocument(options) : undefined;
   if (filePath !== undefined) {
-    document = parseDocument(readText(filePath, '--config'), filePath);
+    document = await parseDocument(readText(filePath, '--config'), filePath);
     source = filePath;
   } else if (seed) {
-    document = parseDocument(seed.text, seed.source);
+    document = await parseDocument(seed.text, seed.source);
     source = seed.source;
   } else if (options.env.CORRAL_AGENT_CONFIG !== undefined) {
     const path = options.env.CORRAL_AGENT_CONFIG;
-    document = parseDocument(readText(path, 'CORRAL_AGENT_CONFIG'), path);
+    document = await parseDocument(readText(path, 'CORRAL_AGENT_CONFIG'), path);
     source = path;
   } else if (!envHasConfig(options.env)) {
     throw new AgentError(

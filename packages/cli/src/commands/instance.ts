@@ -1,5 +1,5 @@
 import { CreateInstanceRequestSchema, type InstanceView, ValidationError } from '@corral/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { callDaemon } from '../daemon-file.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 import { formatTable, type OutputOptions, printResult, startProgress } from '../output.js';

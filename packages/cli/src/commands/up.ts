@@ -2,7 +2,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Provider, startEmbeddedControlPlane } from '@corral/core';
 import pino from 'pino';
-import { z } from 'zod';
+import * as z from 'zod';
 import { removeDaemonInfo, writeDaemonInfo } from '../daemon-file.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 import { startApiServer } from '../http-api.js';

@@ -50,7 +50,8 @@ export class Batcher<T> {
     this.#queue.push(item);
     if (this.#queue.length >= this.options.maxBatch) this.#kick();
     else if (this.#inFlight.size === 0) this.#kickSoon();
-    else if (this.#inFlight.size < this.#concurrency) this.#timer ??= this.#clock.setTimeout(() => this.#kick(), this.options.maxDelayMs);
+    else if (this.#inFlight.size < this.#concurrency)
+      this.#timer ??= this.#clock.setTimeout(() => this.#kick(), this.options.maxDelayMs);
     // Every slot busy: the next flush to finish takes the queue.
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StatusEventBus } from '../instance/events.js';
 import type { StateMessage } from '../messaging/liveness.js';
 import type { MessageContext, MethodRegistry } from '../messaging/registry.js';

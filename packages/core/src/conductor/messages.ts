@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServiceStatus } from '../status/service-status.js';
 import { JsonObjectSchema } from '../taskmanager/models.js';
 

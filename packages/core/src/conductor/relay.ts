@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StatusEvent, StatusEventBus } from '../instance/events.js';
 import type { MethodRegistry } from '../messaging/registry.js';
 import { TOPIC_PREFIX } from '../messaging/topics.js';

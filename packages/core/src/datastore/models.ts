@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The datastore catalog's records (Trove's datastores and datastore versions): which manager prepares a

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What the agent POSTs (packages/agent/src/identity.ts): `{guestId, instanceId, token, csrPem}`. Bounded in

@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CertificateAuthority } from '../pki/ca.js';
 import { serialHex } from '../pki/names.js';
 import { fromPem } from '../pki/pem.js';

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeIssues } from '../provider/validate.js';
-import {
-  type AgentConfigInput,
-  AgentConfigSchema,
-  AgentUserDataError,
-  decodeAgentUserData,
-  encodeAgentUserData,
-} from './agent-config.js';
+import { type AgentConfigInput, AgentConfigSchema, AgentUserDataError, encodeAgentUserData } from './agent-config.js';
+import { decodeAgentUserData } from './agent-user-data.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n';

@@ -1,5 +1,4 @@
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The guest agent's configuration: written by the task manager into the guest's bootstrap (cloud-init
@@ -112,17 +111,19 @@ export class AgentUserDataError extends Error {
 }
 
 /**
- * Reads the `corral:` key out of cloud-init user-data (JSON or block YAML after the header). Returns the
- * raw value; validate it with `AgentConfigSchema`. Errors never quote the text (it carries secrets).
+ * Reads the `corral:` key out of cloud-init user-data, parsing the body after the header with `parseBody`
+ * (`decodeAgentUserData` passes a YAML parser). Returns the raw value; validate it with `AgentConfigSchema`.
+ * Errors never quote the text (it carries secrets). Kept apart from the YAML parser so the guest agent loads
+ * that parser only for user-data that is not JSON.
  */
-export function decodeAgentUserData(text: string): unknown {
+export function decodeAgentUserDataWith(text: string, parseBody: (body: string) => unknown): unknown {
   const firstLine = text.split('\n', 1)[0]?.trim();
   if (firstLine !== CLOUD_CONFIG_HEADER) {
     throw new AgentUserDataError(`user-data: must start with a "${CLOUD_CONFIG_HEADER}" line`);
   }
   let document: unknown;
   try {
-    document = parseYaml(text.slice(text.indexOf('\n') + 1));
+    document = parseBody(text.slice(text.indexOf('\n') + 1));
   } catch (error) {
     const where = error instanceof Error && 'linePos' in error ? ' (not valid YAML)' : '';
     throw new AgentUserDataError(`user-data: cannot be parsed as YAML${where}`);

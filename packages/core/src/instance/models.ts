@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServerStatus } from '../provider/types.js';
 import { ServiceStatus } from '../status/service-status.js';
 import { InstanceTaskStatus } from '../status/task-status.js';

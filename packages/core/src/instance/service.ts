@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DatastoreCatalog } from '../datastore/catalog.js';
 import { CorralError, parseWith, ValidationError } from '../errors/index.js';
 import type { Provider } from '../provider/types.js';

@@ -6,7 +6,7 @@
  * Ordering is by (bootId, seq): `seq` is monotonic per sender boot, so clock skew cannot reorder or drop good
  * messages. `sentAt` is informational only.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ENVELOPE_VERSION = 1 as const;
 

@@ -6,7 +6,7 @@
  *     contain `.`, so no guest can ever be issued a service's name.
  * The same rules are enforced by the aedes hooks (broker.ts) and the generated mosquitto ACL (mosquitto-config.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GUEST_ID_PATTERN, guestTopic, parseGuestTopic, TOPIC_PREFIX } from './topics.js';
 
 export const SERVICE_CN_PREFIX = 'service.';

@@ -4,7 +4,7 @@
  * broker, possibly late (keepalive expiry, session takeover), so a death whose boot id is not the current
  * birth's belongs to an older boot and is ignored.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const StateMessageSchema = z.object({
   v: z.literal(1),

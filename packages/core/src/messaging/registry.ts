@@ -3,7 +3,7 @@
  * generic over it; the guest contract (core/src/guest/contract.ts) and the conductor messages plug in here.
  * Extra fields (timeout, kind…) are allowed and ignored by the transport.
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { CallEnvelope, CastEnvelope } from './envelope.js';
 
 export interface MethodSpec {

@@ -5,7 +5,7 @@
  *   corral/v1/guest/{id}/conductor  guest → control plane (heartbeats, reports)
  *   corral/v1/guest/{id}/state      guest's retained birth and last will
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const TOPIC_PREFIX = 'corral/v1';
 

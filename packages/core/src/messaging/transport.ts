@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
-import { z } from 'zod';
+import * as z from 'zod';
 import { backoffDelay } from './backoff.js';
 import { DedupeWindow } from './dedupe.js';
 import {
@@ -467,6 +467,9 @@ export class MqttTransport {
       reconnectPeriod: 0,
       resubscribe: false,
       queueQoSZero: false,
+      // mqtt-packet's cache of every 16-bit number as a Buffer (7 MiB, built on the first packet) is worth it
+      // for the control plane's traffic, not for a guest's few messages. The flag is process-wide in MQTT.js.
+      ...(this.identity.role === 'guest' ? { writeCache: false } : {}),
     };
     if (version === 5 && !clean) options.properties = { sessionExpiryInterval: this.opts.sessionExpirySec ?? 86_400 };
     if (this.identity.role === 'guest' && this.livenessEnabled()) {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The provider interface, version 1. A provider boots and manages servers on one backend (libvirt, Nova).

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ServerStatus } from '../provider/types.js';
 import { type ServiceStatus, serviceStatuses } from './service-status.js';
 import { type InstanceTaskAction, type InstanceTaskStatus, instanceTaskStatuses } from './task-status.js';

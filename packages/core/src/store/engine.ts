@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseWith, ValidationError } from '../errors/index.js';
 import {
   type Instance,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EpochMs, type Instance, type InstancePatch, type NewInstance, RecordId } from '../instance/models.js';
 import { ServiceStatus } from '../status/service-status.js';
 import type { InstanceTaskStatus } from '../status/task-status.js';

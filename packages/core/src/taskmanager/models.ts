@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EpochMs, RecordId } from '../instance/models.js';
 
 /**

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AgentConfigSchema, decodeAgentUserData } from '../guest/agent-config.js';
+import { AgentConfigSchema } from '../guest/agent-config.js';
+import { decodeAgentUserData } from '../guest/agent-user-data.js';
 import { guestMethods } from '../guest/contract.js';
 import { guestIdentity } from '../messaging/identity.js';
 import { HandlerError, type MethodRegistry } from '../messaging/registry.js';

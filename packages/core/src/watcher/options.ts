@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * How the server watcher polls. Defaults suit a libvirt host and a small Nova project alike: one `listServers`

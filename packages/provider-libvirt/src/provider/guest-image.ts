@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { KernelImageSchema } from './options.js';
 
 export type KernelImage = z.input<typeof KernelImageSchema>;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ConnectOptions } from '../api/connection.js';
 
 /** A Linux kernel and initramfs booted directly (no disk, no boot loader). */

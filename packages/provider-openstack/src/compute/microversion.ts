@@ -1,5 +1,5 @@
 import { BadRequestError } from '@corral/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PROVIDER_NAME } from '../common/errors.js';
 import type { ServiceClient } from '../common/http.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * How to authenticate to Keystone v3. One schema for every source (code, clouds.yaml, OS_* variables);

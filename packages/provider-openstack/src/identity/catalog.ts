@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const EndpointInterface = z.enum(['public', 'internal', 'admin']);
 export type EndpointInterface = z.infer<typeof EndpointInterface>;

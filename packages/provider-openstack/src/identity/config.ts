@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BadRequestError, describeIssues } from '@corral/core';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PROVIDER_NAME } from '../common/errors.js';
 import { AuthOptionsSchema, type ResolvedAuthOptions } from './auth-options.js';
 import { canonicalServiceType, EndpointInterface } from './catalog.js';

@@ -13,7 +13,7 @@ import {
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentError } from '../../errors.js';
 import { BaseManager } from '../../manager/base.js';
 import type { DatabaseSpec, Health, ManagerContext, PrepareRequest, UserInfo, UserSpec } from '../../manager/types.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentError } from '../../errors.js';
 
 /** Manager-specific options under `datastore.options` for redis. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CatalogSchema } from '../catalog.js';
 
 const NamedRef = z.object({ id: z.string(), name: z.string().optional() });

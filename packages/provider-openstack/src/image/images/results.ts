@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const GlanceImageSchema = z.looseObject({
   id: z.string(),
