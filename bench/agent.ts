@@ -3,6 +3,10 @@
  * `node` as in a guest) idle and during prepare of redis and PostgreSQL, and the time from process start to its
  * birth message on the embedded broker (aedes, mutual TLS). Anchors: a bare `node` process, and Trove's Python
  * guest agent (Debian's trove-guestagent, when installed: `apt-get install trove-guestagent`).
+ * Every process runs as the guest image runs the agent (scripts/guest-image/guest/agent-runtime.env: node's
+ * flags, malloc's tunables) with the agent's own small environment, so the anchors are measured alike: bare
+ * node, and bare node holding one mutual-TLS socket to the same broker (the floor for anything that talks to
+ * it). Memory rows are also given as ratios to both anchors.
  * Needs scripts/setup/30-datastores.sh. Run: `npx tsx bench/agent.ts` (prints one JSON object).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -46,12 +50,29 @@ async function sampleRss(pid: number, ms: number, every = 100): Promise<number[]
   return samples;
 }
 
-function runBundle(guest: GuestSetup): ChildProcess {
-  return spawn(process.execPath, [BUNDLE], {
+/** The guest image's node flags and malloc tunables for the agent (KEY="value" lines). */
+function guestRuntime(): { flags: string[]; env: Record<string, string> } {
+  const text = readFileSync(join(REPO, 'scripts/guest-image/guest/agent-runtime.env'), 'utf8');
+  const values = Object.fromEntries(
+    [...text.matchAll(/^([A-Z_]+)="([^"]*)"$/gm)].map((match) => [match[1] as string, match[2] as string]),
+  );
+  const { CORRAL_AGENT_NODE_FLAGS: flags = '', ...env } = values;
+  return { flags: flags.split(' ').filter(Boolean), env };
+}
+
+const runtime = guestRuntime();
+
+/** A node process run as the guest runs the agent: its flags, its tunables, a small environment. */
+function runNode(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [...runtime.flags, ...args], {
     cwd: tmpdir(),
-    env: { PATH: '/usr/bin:/bin', CORRAL_SEED_DIR: guest.stateDir, CORRAL_SEED_PROBE: '0' },
+    env: { PATH: '/usr/bin:/bin', ...runtime.env, ...env },
     stdio: 'ignore',
   });
+}
+
+function runBundle(guest: GuestSetup): ChildProcess {
+  return runNode([BUNDLE], { CORRAL_SEED_DIR: guest.stateDir, CORRAL_SEED_PROBE: '0' });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -116,12 +137,49 @@ async function prepareFootprint(plane: ControlPlane, manager: 'redis' | 'postgre
 }
 
 async function bareNodeRssMb(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const child = runNode(['-e', 'setInterval(() => {}, 1000)']);
   await sleep(1500);
   const kb = median(await sampleRss(child.pid as number, 1000));
   await stop(child);
   return mb(kb);
 }
+
+/** Bare node holding one mutual-TLS socket to the broker, with a guest's certificate: no MQTT, no agent. */
+async function bareNodeMtlsRssMb(plane: ControlPlane): Promise<number> {
+  const guest = await makeGuest(plane, { guestId: 'bare-mtls', manager: 'redis' });
+  const { broker } = guest.config;
+  const url = new URL(broker.url);
+  const script = `const tls = require('node:tls');
+const socket = tls.connect({ host: ${JSON.stringify(url.hostname)}, port: ${Number(url.port)}, ca: process.env.CA,
+  cert: process.env.CERT, key: process.env.KEY, servername: 'localhost' });
+socket.on('secureConnect', () => { socket.setKeepAlive(true); console.log('connected'); });
+socket.on('error', (error) => { console.error(error.message); process.exit(1); });
+setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, [...runtime.flags, '-e', script], {
+    cwd: tmpdir(),
+    env: {
+      PATH: '/usr/bin:/bin',
+      ...runtime.env,
+      CA: broker.caPem,
+      CERT: broker.certPem ?? '',
+      KEY: broker.keyPem ?? '',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`bare mTLS socket exited ${code}`)));
+    });
+    await sleep(1500);
+    return mb(median(await sampleRss(child.pid as number, 1000)));
+  } finally {
+    await stop(child);
+    await cleanupGuest(guest, []);
+  }
+}
+
+const ratio = (value: number, anchor: number) => Math.round((value / anchor) * 100) / 100;
 
 /**
  * Trove 18's guest agent runs datastores in Docker and asks the Docker API for its version at start; there is
@@ -217,14 +275,16 @@ async function main(): Promise<void> {
     const postgresql = await prepareFootprint(plane, 'postgresql');
     log('anchors');
     const bareNode = await bareNodeRssMb();
+    const bareNodeMtls = await bareNodeMtlsRssMb(plane);
     const trove = await troveGuestAgent();
     const result = {
-      setup: `corral-agent bundle (${Math.round(statSync(BUNDLE).size / 1024)} KiB) on node ${process.version}, embedded aedes broker with mutual TLS on loopback`,
-      anchor: 'bare node process; Trove 18 python guest agent (trove-guestagent) idle',
+      setup: `corral-agent bundle (${Math.round(statSync(BUNDLE).size / 1024)} KiB) on node ${process.version} run as the guest image runs it (${[...runtime.flags, ...Object.entries(runtime.env).map(([k, v]) => `${k}=${v}`)].join(' ')}; PATH and the seed only in its environment), embedded aedes broker with mutual TLS on loopback; idle = median RSS over 3 s, 3 s after the first heartbeat`,
+      anchor:
+        'bare node process, and bare node holding one mutual-TLS socket to the broker (same flags and environment); Trove 18 python guest agent (trove-guestagent) idle',
       agent: {
         startToBirthMs: { p50: median(births), min: Math.min(...births), max: Math.max(...births) },
-        idleRssMb: redis.idleRssMb,
         redis: {
+          idleRssMb: redis.idleRssMb,
           prepareRssPeakMb: redis.prepareRssPeakMb,
           afterPrepareRssMb: redis.afterPrepareRssMb,
           prepareMs: redis.prepareMs,
@@ -238,6 +298,14 @@ async function main(): Promise<void> {
         bundleBytes: statSync(BUNDLE).size,
       },
       bareNodeRssMb: bareNode,
+      bareNodeMtlsRssMb: bareNodeMtls,
+      idleRssRatio: {
+        redis: { toBareNode: ratio(redis.idleRssMb, bareNode), toBareNodeMtls: ratio(redis.idleRssMb, bareNodeMtls) },
+        postgresql: {
+          toBareNode: ratio(postgresql.idleRssMb, bareNode),
+          toBareNodeMtls: ratio(postgresql.idleRssMb, bareNodeMtls),
+        },
+      },
       troveGuestAgent: trove,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);

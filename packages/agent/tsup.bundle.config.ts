@@ -7,8 +7,12 @@ import pkg from './package.json' with { type: 'json' };
 const coreSource = fileURLToPath(new URL('../core/src/index.ts', import.meta.url));
 const coreDir = dirname(coreSource);
 
-/** Modules core imports that the guest never uses: replaced by a stub so the bundle has no native code. */
-const STUBBED = ['better-sqlite3', 'aedes', 'aedes-persistence'];
+/**
+ * Modules the guest never uses, replaced by a stub: core's native and broker modules (so the bundle has no
+ * native code), and MQTT.js's WebSocket and SOCKS transports (the agent speaks mqtts:// straight to the broker;
+ * MQTT.js loads both on every connect, about 2 MiB of memory).
+ */
+const STUBBED = ['better-sqlite3', 'aedes', 'aedes-persistence', 'ws', 'socks'];
 
 // The guest bundle: one file, every dependency inside (core from source), runnable with plain `node` and no
 // node_modules: dist/corral-agent.mjs.

@@ -159,6 +159,7 @@ install -D -m 0755 "$here/guest/blkid" "$stage/sbin/blkid"
 install -D -m 0755 "$here/guest/udhcpc.script" "$stage/usr/lib/corral/udhcpc.script"
 install -D -m 0644 "$here/guest/probe.cjs" "$stage/usr/lib/corral/probe.cjs"
 install -D -m 0644 "$here/guest/inittab" "$stage/etc/inittab"
+install -D -m 0644 "$here/guest/agent-runtime.env" "$stage/etc/corral/agent-runtime.env"
 install -D -m 0644 "$agent" "$stage/opt/corral/agent/$bundle_name"
 agent_kind=bundle
 [ "$agent" = "$placeholder" ] && agent_kind=placeholder

@@ -20,6 +20,7 @@ import { resolveIdentity } from './identity.js';
 import { Journal } from './journal/journal.js';
 import type { Logger } from './log.js';
 import type { DatastoreManager } from './manager/types.js';
+import { compactWhenIdle } from './memory.js';
 import { createManager } from './registry.js';
 import { Dispatcher, type Notify } from './rpc/dispatcher.js';
 
@@ -132,12 +133,15 @@ export class Agent {
     }
     this.timer = setInterval(() => this.beatSoon(), config.heartbeatIntervalSeconds * 1000);
     await this.beatSoon();
+    compactWhenIdle();
   }
 
   /** Casts a conductor message (outcomes of casts); queued by the transport while offline. */
   private readonly notify: Notify = (method, args) => {
     const transport = this.transport;
     if (!transport || this.stopped) return;
+    // An outcome ends a piece of work (a prepare, a restart): what it allocated is garbage now.
+    compactWhenIdle();
     transport
       .cast(conductorTopic(this.config.guestId), method, args)
       .catch((error: unknown) =>
