@@ -7,6 +7,7 @@ Run with Debian's python3 (/usr/bin/python3: openstacksdk and keystoneauth come 
   bootstrap.py resources             flavors, the test image, the shared network (needs the other APIs)
   bootstrap.py warm-neutron          one query in each neutron worker, before nova asks it for ports
   bootstrap.py qemu NODE             the libvirt compute's isolation: flavor, aggregate, placement trait
+  bootstrap.py qemu-teardown         removes what `qemu` made, so its first-run path can be run again (tested)
 
 Every step looks before it creates, so a re-run changes nothing. The credentials are the fixed test-only
 values of a cloud that listens on loopback only (see setup.sh); they are not secrets.
@@ -261,6 +262,11 @@ def ensure_qemu_aggregate(conn):
         # Nova mirrors this into placement when the host's resource provider exists (checked below).
         aggregate = conn.compute.add_host_to_aggregate(aggregate, QEMU_HOST)
         say(f"added {QEMU_HOST} to aggregate {QEMU_AGGREGATE}")
+    # The objects create_aggregate, set_aggregate_metadata and add_host_to_aggregate hand back have no uuid
+    # (None): only a fresh read carries it. A re-run found the aggregate by listing, which hid this.
+    aggregate = conn.compute.find_aggregate(QEMU_AGGREGATE, ignore_missing=False)
+    if not aggregate.uuid:
+        raise RuntimeError(f"aggregate {QEMU_AGGREGATE} has no uuid in nova's answer")
     return aggregate
 
 
@@ -272,13 +278,24 @@ def placement(conn, method: str, path: str, body=None):
 
 
 def add_to_provider(conn, uuid: str, kind: str, value: str) -> bool:
-    """Adds a trait or an aggregate to a provider's list (PUT of the whole list with its generation).
-    nova-compute updates the same provider every minute: a generation conflict (409) reads again."""
+    """Adds a trait or an aggregate to a provider's list; False when it was there already."""
+    return change_provider_list(conn, uuid, kind, value, add=True)
+
+
+def remove_from_provider(conn, uuid: str, kind: str, value: str) -> bool:
+    """Removes a trait or an aggregate from a provider's list; False when it was not there."""
+    return change_provider_list(conn, uuid, kind, value, add=False)
+
+
+def change_provider_list(conn, uuid: str, kind: str, value: str, add: bool) -> bool:
+    """PUT of a provider's whole trait or aggregate list with its generation. nova-compute updates the same
+    provider every minute: a generation conflict (409) reads again."""
     for _ in range(10):
         current = placement(conn, "GET", f"/resource_providers/{uuid}/{kind}")
-        if value in current[kind]:
+        if (value in current[kind]) == add:
             return False
-        body = {kind: current[kind] + [value], "resource_provider_generation": current["resource_provider_generation"]}
+        wanted = current[kind] + [value] if add else [v for v in current[kind] if v != value]
+        body = {kind: wanted, "resource_provider_generation": current["resource_provider_generation"]}
         response = conn.placement.request(
             f"/resource_providers/{uuid}/{kind}", "PUT", json=body, microversion=PLACEMENT_VERSION, raise_exc=False
         )
@@ -312,6 +329,34 @@ def qemu(node: str) -> None:
     say("qemu compute isolated")
 
 
+def qemu_teardown() -> None:
+    """Undoes `qemu`: host out of the aggregate, the aggregate, the trait on every provider and the trait
+    itself, the flavor. Servers already made on corral.qemu keep running (Nova copies the flavor into each)."""
+    conn = connect()
+    aggregate = conn.compute.find_aggregate(QEMU_AGGREGATE)
+    if aggregate is not None:
+        for host in aggregate.hosts or []:
+            conn.compute.remove_host_from_aggregate(aggregate, host)
+        # Nova mirrors the removal into placement; a member it failed to mirror is removed here.
+        members = placement(conn, "GET", f"/resource_providers?member_of={aggregate.uuid}")["resource_providers"]
+        for provider in members:
+            remove_from_provider(conn, provider["uuid"], "aggregates", aggregate.uuid)
+        conn.compute.delete_aggregate(aggregate)
+        say(f"deleted aggregate {QEMU_AGGREGATE}")
+    response = conn.placement.request(f"/traits/{QEMU_TRAIT}", "GET", microversion=PLACEMENT_VERSION, raise_exc=False)
+    if response.status_code == 204:
+        carriers = placement(conn, "GET", f"/resource_providers?required={QEMU_TRAIT}")["resource_providers"]
+        for provider in carriers:
+            remove_from_provider(conn, provider["uuid"], "traits", QEMU_TRAIT)
+        placement(conn, "DELETE", f"/traits/{QEMU_TRAIT}")
+        say(f"deleted trait {QEMU_TRAIT}")
+    try:
+        conn.compute.delete_flavor(conn.compute.get_flavor(QEMU_FLAVOR[0]))
+        say(f"deleted flavor {QEMU_FLAVOR[1]}")
+    except openstack.exceptions.ResourceNotFound:
+        pass
+
+
 def resources() -> None:
     conn = connect()
     ensure_flavors(conn)
@@ -327,6 +372,8 @@ def main(argv: list[str]) -> int:
         resources()
     elif len(argv) == 3 and argv[1] == "qemu":
         qemu(argv[2])
+    elif len(argv) == 2 and argv[1] == "qemu-teardown":
+        qemu_teardown()
     elif len(argv) == 2 and argv[1] == "warm-neutron":
         warm_neutron(connect())
     else:
