@@ -61,9 +61,9 @@ export async function startEnv(
       dir: options.mosquitto.dir,
       ...tls,
       services: options.mosquitto.services,
-      crlPem: await revocations.toCrlPem(ca),
+      revocations: { list: revocations, ca },
     });
-    broker = { url: mosquitto.url, protocolVersion: 5, stop: () => mosquitto.stop() };
+    broker = { url: mosquitto.url, protocolVersion: 5, stop: () => mosquitto.close() };
   } else {
     const aedes = await startBroker({ tls, revocations });
     broker = { url: aedes.url, protocolVersion: 4, stop: () => aedes.stop() };

@@ -1,12 +1,62 @@
 /**
  * Revocation when an instance is deleted: the guest is cut off at once, whatever its agent does.
+ *   - on both brokers, a live connection holding the guest's certificate is dropped and the certificate
+ *     cannot connect again (on mosquitto: CRL rewritten, SIGHUP, session taken over); the suite prints the
+ *     time from the delete to each;
  *   - a guest that receives `stop_db` and never answers does not hold back its revocation (the stop is a cast,
  *     and revocation follows it; before, the delete waited `guestCallMs` for the answer first).
- * Needs nothing beyond npm deps (the embedded broker runs in-process).
+ * Needs scripts/setup/20-mosquitto.sh for the mosquitto case.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentConfigSchema, decodeAgentUserData } from '@corral/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create, idle, startEnv, type TestEnv, until } from '../control-plane/harness.js';
-import { eventually } from '../messaging/harness.js';
+import { type BrokerKind, brokerKinds, eventually, rawClient, type TestBroker } from '../messaging/harness.js';
+
+describe.each(brokerKinds)('deleting an instance cuts its guest off on %s', (kind: BrokerKind) => {
+  let env: TestEnv;
+  let dir: string | undefined;
+
+  beforeAll(async () => {
+    dir = kind === 'mosquitto' ? await mkdtemp(join(tmpdir(), 'corral-revocation-')) : undefined;
+    env = await startEnv(dir ? { mosquitto: { dir, services: ['control0'] } } : {});
+  });
+  afterAll(async () => {
+    await env?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('drops the live connection and refuses the certificate afterwards', async () => {
+    const plane = await env.startPlane();
+    const view = await create(plane, 'db-revoked');
+    const ready = await until(plane, view.id, idle);
+    const serverId = ready.serverId as string;
+    const config = AgentConfigSchema.parse(decodeAgentUserData(env.provider.bootstrapOf(serverId)));
+    // The fake agent steps aside; a client of our own holds the guest's certificate and session instead.
+    await env.fleet.kill(serverId);
+    const broker = { kind, url: env.broker.url, protocolVersion: env.broker.protocolVersion } as TestBroker;
+    const tls = { ca: config.broker.caPem, cert: config.broker.certPem, key: config.broker.keyPem };
+    const live = await rawClient(broker, { clientId: view.id, ...tls });
+    let droppedAt: number | undefined;
+    live.once('close', () => {
+      droppedAt = Date.now();
+    });
+
+    const deletedAt = Date.now();
+    await plane.instances.delete(view.id);
+    await eventually(() => droppedAt !== undefined, 20_000, 'the live connection dropped');
+    await expect(rawClient(broker, { clientId: view.id, ...tls })).rejects.toThrow();
+    const refusedAt = Date.now();
+    console.log(
+      `[security] revocation on ${kind}: live connection dropped ${(droppedAt ?? 0) - deletedAt} ms after delete(), ` +
+        `reconnect refused by ${refusedAt - deletedAt} ms`,
+    );
+    live.end(true);
+    await until(plane, view.id, (v) => v.deletedAt !== null);
+  });
+});
 
 describe('revocation on delete', () => {
   let env: TestEnv;

@@ -248,7 +248,7 @@ export async function createControlPlane(options: CreateControlPlaneOptions): Pr
           const live = await store.listGuestCertificates({ guestId: instance.guestId, revoked: false });
           for (const certificate of live) {
             await store.revokeGuestCertificate(certificate.serial, reason);
-            pki.revocations?.revoke(certificate.serial);
+            pki.revocations?.revoke(certificate.serial, new Date(), instance.guestId);
           }
           return live.map((certificate) => certificate.serial);
         },

@@ -11,7 +11,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import { normalizeSerial } from '../pki/names.js';
-import { canPublish, canSubscribe, type Identity, identityFromCommonName } from './identity.js';
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  guardPackets,
+  PendingConnections,
+} from './connection-guard.js';
+import { canPublish, canRetain, canSubscribe, type Identity, identityFromCommonName } from './identity.js';
 import { type MessagingLogger, silentLogger } from './log.js';
 import { indexRetainedMessages, type RetainedStore } from './retained-index.js';
 
@@ -38,6 +44,10 @@ export interface StartBrokerOptions {
   tls: { ca: string | Buffer; cert: string | Buffer; key: string | Buffer };
   revocations?: RevocationSource;
   authorizer?: BrokerAuthorizer;
+  /** Bounds below MQTT (connection-guard.ts); each defaults to DEFAULT_CONNECTION_LIMITS. */
+  limits?: Partial<ConnectionLimits>;
+  /** Longest keepalive a client may ask for, in seconds (default 300); keepalive 0 (never) is refused. */
+  keepaliveLimitSec?: number;
   /** An aedes persistence to reuse (e.g. the one of a previous `startBroker`, to keep sessions across a restart). */
   persistence?: AedesOptions['persistence'];
   logger?: MessagingLogger;
@@ -80,9 +90,14 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
   const authorizer = options.authorizer ?? defaultAuthorizer;
   const identities = new WeakMap<Client, Identity>();
   const serials = new Map<Client, string>();
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  const pending = new PendingConnections(limits.maxPendingPerSource);
 
   const aedes = await Aedes.createBroker({
     persistence: options.persistence,
+    // A client must keep talking: keepalive 0 would let a half-sent packet or an idle socket stay forever.
+    keepaliveLimit: options.keepaliveLimitSec ?? 300,
+    connectTimeout: limits.handshakeTimeoutMs,
     authenticate(client, _username, _password, done) {
       const cert = peerCertificateOf(client.conn);
       if (!cert) return done(authError('client certificate required', 5), false);
@@ -107,12 +122,16 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
       }
       identities.set(client, identity);
       serials.set(client, serial);
+      const conn = client.conn as Partial<Socket>;
+      pending.authenticated(conn.remoteAddress, conn.remotePort);
       done(null, true);
     },
     authorizePublish(client, packet, callback) {
       if (client === null) return callback(null); // a will of a client that is gone; it was checked as its own
       const identity = identities.get(client);
-      if (identity && authorizer.canPublish(identity, packet.topic)) return callback(null);
+      const retainOk =
+        !packet.retain || (identity !== undefined && canRetain(identity, packet.topic, packet.payload.length));
+      if (identity && retainOk && authorizer.canPublish(identity, packet.topic)) return callback(null);
       logger.warn({ clientId: client.id, topic: packet.topic }, 'publish denied');
       callback(new Error(`publish to ${packet.topic} denied`));
     },
@@ -146,16 +165,29 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
       noDelay: true,
+      handshakeTimeout: limits.handshakeTimeoutMs,
     },
     (socket) => {
+      guardPackets(socket, limits, (reason) =>
+        logger.warn({ remoteAddress: socket.remoteAddress, reason }, 'connection closed: packet limit'),
+      );
       aedes.handle(socket);
     },
   );
   server.on('connection', (socket: Socket) => {
+    if (!pending.admit(socket)) {
+      logger.warn({ remoteAddress: socket.remoteAddress }, 'too many unauthenticated connections from one source');
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake refused'));
+  // Node reports a handshake that failed or timed out but leaves the socket open: close it.
+  server.on('tlsClientError', (error, socket) => {
+    logger.debug({ err: error.message }, 'TLS handshake refused');
+    socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

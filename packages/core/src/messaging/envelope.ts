@@ -13,6 +13,12 @@ export const ENVELOPE_VERSION = 1 as const;
 /** Checked on the raw bytes before any parsing. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
 
+/**
+ * The largest MQTT packet either broker accepts and our clients take (the envelope limit plus room for the
+ * topic and MQTT 5 properties). A bigger packet ends the connection before its body is buffered.
+ */
+export const MAX_PACKET_BYTES = DEFAULT_MAX_PAYLOAD_BYTES + 64 * 1024;
+
 /** Longest time to live a message may ask for (7 days). */
 export const MAX_TTL_MS = 7 * 24 * 3600 * 1000;
 

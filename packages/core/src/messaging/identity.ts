@@ -58,6 +58,15 @@ export function canPublish(identity: Identity, topic: string): boolean {
   );
 }
 
+/** A guest's retained message (its birth or death) is small; nothing else of a guest's is kept by the broker. */
+export const MAX_GUEST_RETAINED_BYTES = 16 * 1024;
+
+/** May this identity leave a retained message of this size on this topic? Guests: only on their own state topic. */
+export function canRetain(identity: Identity, topic: string, bytes: number): boolean {
+  if (identity.role === 'service') return true;
+  return topic === guestTopic(identity.guestId, 'state') && bytes <= MAX_GUEST_RETAINED_BYTES;
+}
+
 /** May this identity subscribe to this filter? Guests: only their own rpc topic, exactly. */
 export function canSubscribe(identity: Identity, filter: string): boolean {
   if (identity.role === 'guest') return filter === guestTopic(identity.guestId, 'rpc');

@@ -1,5 +1,6 @@
 export * from './backoff.js';
 export * from './broker.js';
+export * from './connection-guard.js';
 export * from './dedupe.js';
 export * from './envelope.js';
 export * from './errors.js';
@@ -8,6 +9,7 @@ export * from './liveness.js';
 export * from './log.js';
 export * from './mosquitto.js';
 export * from './mosquitto-config.js';
+export * from './mosquitto-revocation.js';
 export * from './registry.js';
 export * from './topics.js';
 export * from './transport.js';

@@ -4,6 +4,7 @@
  * client id (`use_username_as_clientid`, so no guest can take over another's session), and the ACL patterns
  * use %u = CN = guest id. Service identities (`service.<name>`) are listed one `user` block each.
  */
+import { MAX_PACKET_BYTES } from './envelope.js';
 import { serviceIdentity } from './identity.js';
 import { TOPIC_PREFIX } from './topics.js';
 
@@ -40,6 +41,8 @@ export function mosquittoConfig(options: MosquittoConfigOptions): string {
     'log_type information',
     'connection_messages true',
     'max_queued_messages 10000',
+    // A client sending a bigger packet is disconnected at its header (the envelope limit plus headroom).
+    `max_packet_size ${MAX_PACKET_BYTES}`,
     '',
     `listener ${options.port} ${options.host}`,
     'protocol mqtt',

@@ -3,8 +3,10 @@
  * config and ACL into `dir`, spawns `/usr/sbin/mosquitto -c`, bound to loopback, and waits until it accepts
  * connections. `scripts/setup/20-mosquitto.sh` installs the Debian package and keeps its default instance off.
  *
- * Revocation on mosquitto is by CRL file, read when the listener starts: `updateCrl()` rewrites it and restarts
- * the broker (persistence keeps sessions), which also drops connections of revoked clients.
+ * Revocation on mosquitto is by CRL file. With `revocations` the broker follows a RevocationList while it runs
+ * (mosquitto-revocation.ts): each revocation rewrites the CRL, reloads mosquitto (SIGHUP) and drops the revoked
+ * guest's live connection, and the CRL is re-issued at half its validity. `updateCrl()` (a fixed PEM) rewrites
+ * it and restarts the broker instead (persistence keeps sessions), which drops every connection.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,6 +16,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type MessagingLogger, silentLogger } from './log.js';
 import { mosquittoAcl, mosquittoConfig } from './mosquitto-config.js';
+import { MosquittoCrlFollower, type MosquittoRevocationOptions } from './mosquitto-revocation.js';
 
 export const MOSQUITTO_BINARY = '/usr/sbin/mosquitto';
 
@@ -28,8 +31,10 @@ export interface StartMosquittoOptions {
   key: string;
   /** Control-plane service names (CN `service.<name>`) allowed the whole prefix. */
   services: string[];
-  /** PEM CRL (pki's `RevocationList.toCrlPem`). */
+  /** PEM CRL (pki's `RevocationList.toCrlPem`), fixed until `updateCrl()`. */
   crlPem?: string;
+  /** Follow this revocation list instead (takes precedence over `crlPem`): revoked guests are cut off at once. */
+  revocations?: MosquittoRevocationOptions;
   binary?: string;
   startTimeoutMs?: number;
   logger?: MessagingLogger;
@@ -46,6 +51,10 @@ export interface MosquittoHandle {
   stop(): Promise<void>;
   /** Start again after `stop()` (same port, same persistence). */
   start(): Promise<void>;
+  /** With `revocations`: rewrite the CRL and reload now (what a revocation or the refresh timer does). */
+  refreshCrl(): Promise<void>;
+  /** Stops mosquitto and stops following revocations. */
+  close(): Promise<void>;
   log(): Promise<string>;
 }
 
@@ -80,7 +89,8 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
   await writeFile(file('ca.pem'), options.ca, { mode: 0o644 });
   await writeFile(file('server.pem'), options.cert, { mode: 0o644 });
   await writeFile(file('server-key.pem'), options.key, { mode: 0o600 });
-  if (options.crlPem) await writeFile(file('crl.pem'), options.crlPem, { mode: 0o644 });
+  const withCrl = options.crlPem !== undefined || options.revocations !== undefined;
+  if (options.crlPem && !options.revocations) await writeFile(file('crl.pem'), options.crlPem, { mode: 0o644 });
   await writeFile(file('acl'), mosquittoAcl(options.services), { mode: 0o644 });
   await writeFile(
     file('mosquitto.conf'),
@@ -91,7 +101,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
       certFile: file('server.pem'),
       keyFile: file('server-key.pem'),
       aclFile: file('acl'),
-      crlFile: options.crlPem ? file('crl.pem') : undefined,
+      crlFile: withCrl ? file('crl.pem') : undefined,
       persistenceDir: file('data'),
       logFile: file('mosquitto.log'),
       user: userInfo().username,
@@ -100,6 +110,16 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
   );
 
   let child: ChildProcess | undefined;
+  const follower = options.revocations
+    ? new MosquittoCrlFollower(options.revocations, {
+        crlFile: file('crl.pem'),
+        logFile: file('mosquitto.log'),
+        url: `mqtts://${host}:${port}`,
+        pid: () => child?.pid,
+        logger,
+      })
+    : undefined;
+  await follower?.writeCrl();
 
   const start = async () => {
     if (child) return;
@@ -152,13 +172,18 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
     dir,
     pid: () => child?.pid,
     async updateCrl(crlPem: string) {
-      if (!options.crlPem) throw new Error('startMosquitto: pass crlPem at start to enable revocation');
+      if (!withCrl) throw new Error('startMosquitto: pass crlPem or revocations at start to enable revocation');
       await writeFile(file('crl.pem'), crlPem, { mode: 0o644 });
       await stop();
       await start();
     },
     stop,
     start,
+    refreshCrl: async () => follower?.update(),
+    async close() {
+      follower?.dispose();
+      await stop();
+    },
     log: () => readFile(file('mosquitto.log'), 'utf8').catch(() => ''),
   };
 }

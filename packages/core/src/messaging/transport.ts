@@ -18,6 +18,7 @@ import {
   decodeEnvelope,
   type Envelope,
   encodeEnvelope,
+  MAX_PACKET_BYTES,
   type RemoteErrorBody,
   type ReplyOutcome,
 } from './envelope.js';
@@ -471,7 +472,13 @@ export class MqttTransport {
       // for the control plane's traffic, not for a guest's few messages. The flag is process-wide in MQTT.js.
       ...(this.identity.role === 'guest' ? { writeCache: false } : {}),
     };
-    if (version === 5 && !clean) options.properties = { sessionExpiryInterval: this.opts.sessionExpirySec ?? 86_400 };
+    // MQTT 5 lets us tell the broker the largest packet we take (3.1.1 cannot; the broker's own limit holds there).
+    if (version === 5) {
+      options.properties = {
+        maximumPacketSize: MAX_PACKET_BYTES,
+        ...(!clean && { sessionExpiryInterval: this.opts.sessionExpirySec ?? 86_400 }),
+      };
+    }
     if (this.identity.role === 'guest' && this.livenessEnabled()) {
       options.will = {
         topic: stateTopic(this.identity.guestId),

@@ -9,14 +9,21 @@ import type { CertificateAuthority } from './ca.js';
 import { normalizeSerial, OID, serialBytes } from './names.js';
 import { toPem } from './pem.js';
 
+const DAY_MS = 24 * 3600 * 1000;
+/** How long a CRL we sign is valid; whoever serves it re-issues it at half that (crl-file.ts). */
+export const CRL_VALIDITY_DAYS = 7;
+
 export interface RevokedEntry {
   serial: string;
   revokedAt: Date;
 }
 
+/** Told of each revocation; `commonName` (when the revoker knew it) lets a broker find the live connection. */
+export type RevokeListener = (serial: string, commonName?: string) => void;
+
 export class RevocationList {
   private readonly revoked = new Map<string, Date>();
-  private readonly listeners = new Set<(serial: string) => void>();
+  private readonly listeners = new Set<RevokeListener>();
   private crlNumber = 1;
 
   constructor(entries: Iterable<RevokedEntry> = []) {
@@ -24,19 +31,19 @@ export class RevocationList {
   }
 
   /** Revokes a certificate by serial (e.g. when its instance is deleted); notifies listeners (the broker). */
-  revoke(serial: string, revokedAt = new Date()): void {
+  revoke(serial: string, revokedAt = new Date(), commonName?: string): void {
     const key = normalizeSerial(serial);
     if (this.revoked.has(key)) return;
     this.revoked.set(key, revokedAt);
     this.crlNumber++;
-    for (const listener of this.listeners) listener(key);
+    for (const listener of this.listeners) listener(key, commonName);
   }
 
   isRevoked(serial: string): boolean {
     return this.revoked.has(normalizeSerial(serial));
   }
 
-  onRevoke(listener: (serial: string) => void): () => void {
+  onRevoke(listener: RevokeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -49,9 +56,9 @@ export class RevocationList {
     return this.revoked.size;
   }
 
-  /** A CRL signed by `ca` listing every revoked serial, valid for `validityDays` (default 7). */
-  toCrlPem(ca: CertificateAuthority, validityDays = 7): Promise<string> {
-    return createCrlPem(ca, this.entries(), { validityDays, crlNumber: this.crlNumber });
+  /** A CRL signed by `ca` listing every revoked serial, valid for `validityDays` (default 7) from `now`. */
+  toCrlPem(ca: CertificateAuthority, validityDays = CRL_VALIDITY_DAYS, now = Date.now()): Promise<string> {
+    return createCrlPem(ca, this.entries(), { validityDays, crlNumber: this.crlNumber, now });
   }
 
   async save(file: string): Promise<void> {
@@ -76,14 +83,14 @@ export class RevocationList {
 export async function createCrlPem(
   ca: CertificateAuthority,
   entries: RevokedEntry[],
-  options: { validityDays?: number; crlNumber?: number } = {},
+  options: { validityDays?: number; crlNumber?: number; now?: number } = {},
 ): Promise<string> {
-  const now = Date.now();
+  const now = options.now ?? Date.now();
   const crl = new CertificateRevocationList();
   crl.version = 1;
   crl.issuer = ca.certificate.subject;
   crl.thisUpdate = new Time({ type: 0, value: new Date(now - 5 * 60_000) });
-  crl.nextUpdate = new Time({ type: 0, value: new Date(now + (options.validityDays ?? 7) * 24 * 3600 * 1000) });
+  crl.nextUpdate = new Time({ type: 0, value: new Date(now + (options.validityDays ?? CRL_VALIDITY_DAYS) * DAY_MS) });
   if (entries.length > 0) {
     crl.revokedCertificates = entries.map(
       (entry) =>
@@ -103,4 +110,12 @@ export async function createCrlPem(
   });
   await crl.sign(ca.privateKey, 'SHA-256');
   return toPem('X509 CRL', crl.toSchema(true).toBER(false));
+}
+
+/** When a PEM CRL stops being valid (its nextUpdate), e.g. for `corral doctor`. */
+export function crlNextUpdate(pem: string): Date | undefined {
+  const base64 = pem.replace(/-----(BEGIN|END) X509 CRL-----/g, '').replace(/\s+/g, '');
+  const asn1 = asn1js.fromBER(Buffer.from(base64, 'base64'));
+  if (asn1.offset === -1) throw new Error('not a DER CRL');
+  return new CertificateRevocationList({ schema: asn1.result }).nextUpdate?.value;
 }

@@ -1,6 +1,13 @@
 export { type CertificateAuthority, type CreateCaOptions, createCa, loadCa, loadOrCreateCa } from './ca.js';
 export { buildCertificate, type CertificateProfile, parseCertificatePem } from './certificate.js';
-export { createCrlPem, RevocationList, type RevokedEntry } from './crl.js';
+export {
+  CRL_VALIDITY_DAYS,
+  createCrlPem,
+  crlNextUpdate,
+  RevocationList,
+  type RevokedEntry,
+  type RevokeListener,
+} from './crl.js';
 export { createKeyAndCsr, InvalidCsrError, type InvalidCsrReason, verifyCsr } from './csr.js';
 export { type CertificateSummary, describeCertificate } from './inspect.js';
 export {
