@@ -8,6 +8,11 @@
  *
  * The ratio is what corral adds on top of booting. Needs libvirtd and the guest image (scripts/test.sh makes
  * both). Runs `rounds` of each, one VM at a time, and deletes every VM it made.
+ *
+ * `timeline` explains the last create step by step, in ms from the create call: the host's steps from the
+ * control plane's and the provider's logs, the guest's from its console (kernel at uptime 0, init's
+ * `corral-guest:` lines, the agent's `timeline:` lines), put on the host's clock by the one event both sides
+ * see: the prepare cast (host) and its arrival (guest), one loopback broker hop apart.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +23,18 @@ import pino from 'pino';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const imageDir = resolve(import.meta.dirname, '..', '.cache', 'guest-image');
-const logger = pino({ level: 'error' });
+/** The host's log lines (control plane and provider), kept for the timeline. */
+const hostLog: { time: number; msg: string; step?: string }[] = [];
+const logger = pino(
+  { level: 'debug' },
+  {
+    write(line: string) {
+      const entry = JSON.parse(line) as { time: number; msg: string; step?: string; level: number };
+      hostLog.push(entry);
+      if (entry.level >= 50) process.stderr.write(line);
+    },
+  },
+);
 const provider = createLibvirtProvider({
   namePrefix: 'corral-bench-',
   images: [corralGuestImage(imageDir)],
@@ -49,6 +65,59 @@ async function bareBoot(round: number): Promise<number> {
   }
 }
 
+type Timeline = Record<string, number>;
+
+/** The guest's steps from its console, in ms of guest uptime. */
+function guestSteps(console: string): Timeline {
+  const steps: Timeline = { 'guest: kernel starts': 0 };
+  const init = /corral-guest: init done in (\d+) ms/.exec(console);
+  if (init) steps['guest: init done'] = Number(init[1]);
+  const agent = /corral-guest: starting agent \S+ at (\d+) ms/.exec(console);
+  if (agent) steps['guest: supervisor starts the agent'] = Number(agent[1]);
+  for (const match of console.matchAll(/\{[^\n]*"timeline":[^\n]*\}/g)) {
+    const line = JSON.parse(match[0]) as { timeline: string; uptimeMs: number };
+    steps[`guest: ${line.timeline}`] = line.uptimeMs;
+  }
+  return steps;
+}
+
+/** Host and guest steps of one create on one clock (ms since the create call), in order. */
+function timelineOf(startedAt: number, host: Timeline, guest: Timeline): Timeline {
+  const castAt = host['host: birth seen, prepare cast'];
+  const receivedAt = guest['guest: prepare received'];
+  const offset = castAt !== undefined && receivedAt !== undefined ? castAt - receivedAt : Number.NaN;
+  const all: [string, number][] = [
+    ...Object.entries(host),
+    ...Object.entries(guest).map(([step, uptime]): [string, number] => [step, uptime + offset]),
+  ];
+  all.sort((a, b) => a[1] - b[1]);
+  return Object.fromEntries(all.map(([step, at]) => [step, Math.round(at - startedAt)]));
+}
+
+function hostSteps(startedAt: number, endedAt: number): Timeline {
+  const during = hostLog.filter((entry) => entry.time >= startedAt && entry.time <= endedAt);
+  const first = (test: (entry: (typeof hostLog)[number]) => boolean) => during.find(test)?.time;
+  const steps: Record<string, number | undefined> = {
+    'host: domain defined': first((entry) => entry.msg === 'domain defined'),
+    'host: domain started': first((entry) => entry.msg === 'server started'),
+    'host: birth seen, prepare cast': first((entry) => entry.msg === 'step done' && entry.step === 'deliver-prepare'),
+    'host: HEALTHY written, task done': first((entry) => entry.msg === 'step done' && entry.step === 'await-healthy'),
+  };
+  return Object.fromEntries(Object.entries(steps).filter((entry): entry is [string, number] => entry[1] !== undefined));
+}
+
+let lastTimeline: Timeline = {};
+
+/** The console log once it shows `text` (the serial console trails the guest), or as it is after 20 s. */
+async function readConsoleUntil(serverId: string, text: string): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const console = await provider.readConsoleLog(serverId).catch(() => '');
+    if (console.includes(text) || Date.now() > deadline) return console;
+    await new Promise((done) => setTimeout(done, 200));
+  }
+}
+
 async function toActive(round: number): Promise<number> {
   const stateDir = await mkdtemp(join(tmpdir(), 'corral-bench-'));
   const embedded = await startEmbeddedControlPlane({
@@ -66,11 +135,19 @@ async function toActive(round: number): Promise<number> {
       flavor: 'corral.small',
       datastore: { type: 'redis', version: '7' },
     });
+    const accepted = Date.now();
     const view = await instances.waitFor(created.id, (v) => v.status === 'ACTIVE' || v.status === 'ERROR', {
       timeoutMs: 8 * 60_000,
     });
-    const seconds = (Date.now() - started) / 1000;
+    const active = Date.now();
+    const seconds = (active - started) / 1000;
     if (view.status !== 'ACTIVE') throw new Error(`instance ended ${view.status}: ${view.fault?.message}`);
+    const console = view.serverId ? await readConsoleUntil(view.serverId, 'timeline: HEALTHY heartbeat sent') : '';
+    lastTimeline = timelineOf(
+      started,
+      { 'host: create accepted': accepted, ...hostSteps(started, active), 'host: ACTIVE visible': active },
+      guestSteps(console),
+    );
     await instances.delete(created.id);
     await instances.waitFor(created.id, (v) => v.status === 'DELETED' || v.status === 'ERROR', { timeoutMs: 180_000 });
     return seconds;
@@ -95,5 +172,6 @@ const result = {
   bareBootSeconds: { median: median(bare), all: bare },
   timeToActiveSeconds: { median: median(active), all: active },
   ratioActiveToBareBoot: median(active) / median(bare),
+  timeline: lastTimeline,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -23,11 +23,14 @@ import type { DatastoreManager } from './manager/types.js';
 import { compactWhenIdle } from './memory.js';
 import { createManager } from './registry.js';
 import { Dispatcher, type Notify } from './rpc/dispatcher.js';
+import type { Timeline } from './timeline.js';
 
 export interface AgentOptions {
   config: AgentConfig;
   logger: Logger;
   bootId?: string;
+  /** Stamps the steps of the start (the boot timeline); none in tests. */
+  timeline?: Timeline;
 }
 
 /**
@@ -111,13 +114,18 @@ export class Agent {
     this.transport = transport;
     transport.onStatus((status) => {
       logger.info({ status }, 'broker connection');
-      if (status === 'connected') this.beatSoon();
+      if (status === 'connected') {
+        this.options.timeline?.mark('connected (mutual TLS, MQTT CONNACK, birth sent)');
+        this.beatSoon();
+      }
     });
     const dispatcher = this.dispatcher;
     const handlers: MethodHandlers<MethodRegistry> = {};
     for (const method of guestMethodNames as GuestMethodName[]) {
-      handlers[method] = (args, context) =>
-        dispatcher.dispatch(method, args as Record<string, unknown>, context.messageId);
+      handlers[method] = (args, context) => {
+        if (method === 'prepare') this.options.timeline?.mark('prepare received');
+        return dispatcher.dispatch(method, args as Record<string, unknown>, context.messageId);
+      };
     }
     // The contract's schemas validate every request's args and every result, on this side too.
     await transport.handle(rpcTopic(config.guestId), guestMethods as unknown as MethodRegistry, handlers);
@@ -131,6 +139,7 @@ export class Agent {
         { cause: error },
       );
     }
+    this.options.timeline?.mark('subscribed');
     this.timer = setInterval(() => this.beatSoon(), config.heartbeatIntervalSeconds * 1000);
     await this.beatSoon();
     compactWhenIdle();
@@ -140,6 +149,7 @@ export class Agent {
   private readonly notify: Notify = (method, args) => {
     const transport = this.transport;
     if (!transport || this.stopped) return;
+    if (method === 'status_report') this.options.timeline?.mark('datastore started (prepare reported)');
     // An outcome ends a piece of work (a prepare, a restart): what it allocated is garbage now.
     compactWhenIdle();
     transport
@@ -183,6 +193,8 @@ export class Agent {
         },
       );
       this.options.logger.debug({ status: report.status }, 'heartbeat');
+      this.options.timeline?.mark('first heartbeat sent');
+      if (report.status === 'HEALTHY') this.options.timeline?.mark('HEALTHY heartbeat sent');
     } catch (error) {
       this.options.logger.warn({ err: (error as Error).message }, 'heartbeat not sent');
     }

@@ -3,7 +3,11 @@ import { Agent } from './agent.js';
 import { loadAgentConfig } from './config/load.js';
 import { AgentError } from './errors.js';
 import { createLogger } from './log.js';
+import { processStartUptimeMs, Timeline, uptimeMs } from './timeline.js';
 import { VERSION } from './version.js';
+
+// Every module of the bundle has been evaluated by now.
+const bundleLoadedAt = uptimeMs();
 
 const HELP = `corral-agent ${VERSION}: the corral guest agent
 
@@ -70,7 +74,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const logger = createLogger(config.logLevel, { guestId: config.guestId, instanceId: config.instanceId });
-  const agent = new Agent({ config, logger });
+  const timeline = new Timeline(logger);
+  timeline.mark('agent process started', processStartUptimeMs());
+  timeline.mark('bundle loaded', bundleLoadedAt);
+  timeline.mark('config read');
+  const agent = new Agent({ config, logger, timeline });
   logger.info(
     { source, manager: config.datastore.manager, broker: config.broker.url, bootId: agent.bootId, version: VERSION },
     'corral-agent starting',

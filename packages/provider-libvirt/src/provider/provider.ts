@@ -333,6 +333,7 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
       if (raced) return raced;
       throw error;
     }
+    reqLog.debug({ server: domainName }, 'domain defined');
     await startOrRecordFault(lv, dom, record);
     reqLog.info({ type, flavor: flavor.id, image: image.name }, 'server started');
     return toServer(lv, dom, record);
