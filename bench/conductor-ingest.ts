@@ -6,7 +6,7 @@
  * PostgreSQL from scripts/setup/10-postgresql.sh (skipped with a note when unreachable).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   Conductor,
@@ -70,7 +70,7 @@ async function run(store: Store, maxBatch: number): Promise<{ perSecond: number;
 
 const dir = mkdtempSync(join(tmpdir(), 'corral-bench-'));
 const result: Record<string, unknown> = {
-  setup: `${HEARTBEATS} heartbeats over ${INSTANCES} instances, one conductor, group commit: a batch is what queued behind the last transaction, up to 1000`,
+  setup: `${HEARTBEATS} heartbeats over ${INSTANCES} instances, one conductor, group commit: a batch is what queued behind the last transaction, up to 1000; load average (1 min) ${loadavg()[0]?.toFixed(1)} at the end (other work shares the cores)`,
   anchor: 'aim: >= 20000 heartbeats/s',
 };
 try {

@@ -15,7 +15,7 @@
  * see: the prepare cast (host) and its arrival (guest), one loopback broker hop apart.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startEmbeddedControlPlane } from '@corral/core';
 import { corralGuestImage, createLibvirtProvider } from '@corral/provider-libvirt';
@@ -167,7 +167,7 @@ for (let round = 1; round <= rounds; round++) {
 }
 await provider.close?.();
 const result = {
-  setup: `libvirt qemu:///system, QEMU software emulation (no KVM), micro guest image (vmlinux + initramfs), flavor corral.small; ${rounds} rounds, one VM at a time, after a warm-up boot`,
+  setup: `libvirt qemu:///system, QEMU software emulation (no KVM), micro guest image (vmlinux + initramfs), flavor corral.small; ${rounds} rounds, one VM at a time, after a warm-up boot; load average (1 min) ${loadavg()[0]?.toFixed(1)} at the end (other work shares the cores)`,
   anchor: 'bare boot of the same image: createServer until the guest console prints "init done"',
   bareBootSeconds: { median: median(bare), all: bare },
   timeToActiveSeconds: { median: median(active), all: active },

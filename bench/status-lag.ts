@@ -5,7 +5,7 @@
  * the conductor's write is an event. `npx tsx bench/status-lag.ts` prints one JSON line.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   conductorTopic,
@@ -93,7 +93,7 @@ lags.sort((a, b) => a - b);
 const at = (q: number) => Number((lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0).toFixed(2));
 console.log(
   JSON.stringify({
-    setup: `${SAMPLES} HEALTHY heartbeats, embedded aedes (mTLS) + SQLite, all roles in one process`,
+    setup: `${SAMPLES} HEALTHY heartbeats, embedded aedes (mTLS) + SQLite, all roles in one process; load average (1 min) ${loadavg()[0]?.toFixed(1)} at the end (other work shares the cores)`,
     anchor: 'aim: p99 well under 20 ms (Trove: poll with back-off up to 30 s)',
     statusLagMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) },
   }),
