@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const BOOTSTRAP = resolve(import.meta.dirname, 'bootstrap.py');
 const PYTHON = '/usr/bin/python3'; // Debian's, with openstacksdk
