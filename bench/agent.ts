@@ -7,6 +7,9 @@
  * flags, malloc's tunables) with the agent's own small environment, so the anchors are measured alike: bare
  * node, and bare node holding one mutual-TLS socket to the same broker (the floor for anything that talks to
  * it). Memory rows are also given as ratios to both anchors.
+ * The same start-up and idle figures on each Node.js the guest image can carry (the host's, 22 and 24 from
+ * scripts/node-versions.sh; BENCH_AGENT_NODES overrides the list), with each binary's stripped size: it is
+ * unpacked into the guest's RAM with the initramfs.
  * Needs scripts/setup/30-datastores.sh. Run: `npx tsx bench/agent.ts` (prints one JSON object).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -63,16 +66,16 @@ function guestRuntime(): { flags: string[]; env: Record<string, string> } {
 const runtime = guestRuntime();
 
 /** A node process run as the guest runs the agent: its flags, its tunables, a small environment. */
-function runNode(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [...runtime.flags, ...args], {
+function runNode(args: string[], env: Record<string, string> = {}, node = process.execPath): ChildProcess {
+  return spawn(node, [...runtime.flags, ...args], {
     cwd: tmpdir(),
     env: { PATH: '/usr/bin:/bin', ...runtime.env, ...env },
     stdio: 'ignore',
   });
 }
 
-function runBundle(guest: GuestSetup): ChildProcess {
-  return runNode([BUNDLE], { CORRAL_SEED_DIR: guest.stateDir, CORRAL_SEED_PROBE: '0' });
+function runBundle(guest: GuestSetup, node = process.execPath): ChildProcess {
+  return runNode([BUNDLE], { CORRAL_SEED_DIR: guest.stateDir, CORRAL_SEED_PROBE: '0' }, node);
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -82,22 +85,38 @@ async function stop(child: ChildProcess): Promise<void> {
   await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
 }
 
-async function startToBirth(plane: ControlPlane, runs: number): Promise<number[]> {
-  const times: number[] = [];
+/** CPU time (user + system) a process has used so far, in ms: unlike wall time, barely moved by other load. */
+function cpuMs(pid: number): number {
+  // /proc/<pid>/stat: fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const ticksPerSecond = 100; // USER_HZ on Linux x86_64
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+}
+
+/** Process start → birth message on the broker: wall time, and the agent's own CPU time up to its birth. */
+async function startToBirth(
+  plane: ControlPlane,
+  runs: number,
+  node = process.execPath,
+  label = 'birth',
+): Promise<{ wallMs: number[]; cpuMs: number[] }> {
+  const times = { wallMs: [] as number[], cpuMs: [] as number[] };
   for (let i = 0; i < runs; i++) {
-    const guest = await makeGuest(plane, { guestId: `birth-${i}`, manager: 'redis', port: await freePort() });
+    const guest = await makeGuest(plane, { guestId: `${label}-${i}`, manager: 'redis', port: await freePort() });
     const started = Date.now();
-    const child = runBundle(guest);
+    const child = runBundle(guest, node);
     const deadline = started + 30_000;
     let birth: number | undefined;
     while (birth === undefined && Date.now() < deadline) {
       birth = plane.births.find((b) => b.guestId === guest.guestId && b.at >= started)?.at;
       if (birth === undefined) await sleep(5);
     }
+    const cpu = birth === undefined ? Number.NaN : cpuMs(child.pid as number);
     await stop(child);
     await cleanupGuest(guest, []);
     if (birth === undefined) throw new Error(`no birth from ${guest.guestId}`);
-    times.push(birth - started);
+    times.wallMs.push(birth - started);
+    times.cpuMs.push(cpu);
   }
   return times;
 }
@@ -134,6 +153,57 @@ async function prepareFootprint(plane: ControlPlane, manager: 'redis' | 'postgre
     await stop(child);
     await cleanupGuest(guest, []);
   }
+}
+
+/** Resident memory of the agent once started and settled, before any prepare. */
+async function idleRssMb(plane: ControlPlane, node: string, guestId: string): Promise<number> {
+  const guest = await makeGuest(plane, { guestId, manager: 'redis', port: await freePort() });
+  const child = runBundle(guest, node);
+  try {
+    await plane.waitForHeartbeat(guest.guestId, (b) => b.first === true, 30_000);
+    await sleep(3000); // let start-up garbage settle before calling it idle
+    return mb(median(await sampleRss(child.pid as number, 3000)));
+  } finally {
+    await stop(child);
+    await cleanupGuest(guest, []);
+  }
+}
+
+/** The host's node and the versions scripts/node-versions.sh installs. */
+function nodeBinaries(): string[] {
+  const wanted = (process.env.BENCH_AGENT_NODES ?? '22 24').split(/\s+/).filter(Boolean);
+  const installed = execFileSync('bash', [join(REPO, 'scripts/node-versions.sh'), ...wanted], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
+  return [process.execPath, ...installed];
+}
+
+/**
+ * Start → birth and idle RSS of the same bundle on each Node, and what each binary adds to the guest image:
+ * `runs`, which the report renders as one table with a column per Node.
+ */
+async function perNode(plane: ControlPlane) {
+  const result: Record<
+    string,
+    { startToBirthMsP50: number; startCpuMsP50: number; idleRssMb: number; strippedBinaryMb: number }
+  > = {};
+  for (const node of nodeBinaries()) {
+    const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+    log(`node ${version}: start → birth, idle`);
+    const label = `v${version.slice(1).replaceAll('.', '-')}`;
+    const births = await startToBirth(plane, 5, node, `birth-${label}`);
+    const stripped = join(tmpdir(), `corral-bench-${process.pid}-node`);
+    execFileSync('strip', ['-o', stripped, node]);
+    const strippedBinaryMb = mb(statSync(stripped).size / 1024);
+    rmSync(stripped, { force: true });
+    result[`node ${version}`] = {
+      startToBirthMsP50: median(births.wallMs),
+      startCpuMsP50: median(births.cpuMs),
+      idleRssMb: await idleRssMb(plane, node, `idle-${label}`),
+      strippedBinaryMb,
+    };
+  }
+  return result;
 }
 
 async function bareNodeRssMb(): Promise<number> {
@@ -273,6 +343,8 @@ async function main(): Promise<void> {
     const redis = await prepareFootprint(plane, 'redis');
     log('postgresql footprint');
     const postgresql = await prepareFootprint(plane, 'postgresql');
+    log('per Node version');
+    const runs = await perNode(plane);
     log('anchors');
     const bareNode = await bareNodeRssMb();
     const bareNodeMtls = await bareNodeMtlsRssMb(plane);
@@ -282,7 +354,12 @@ async function main(): Promise<void> {
       anchor:
         'bare node process, and bare node holding one mutual-TLS socket to the broker (same flags and environment); Trove 18 python guest agent (trove-guestagent) idle',
       agent: {
-        startToBirthMs: { p50: median(births), min: Math.min(...births), max: Math.max(...births) },
+        startToBirthMs: {
+          p50: median(births.wallMs),
+          min: Math.min(...births.wallMs),
+          max: Math.max(...births.wallMs),
+        },
+        startCpuMsP50: median(births.cpuMs),
         redis: {
           idleRssMb: redis.idleRssMb,
           prepareRssPeakMb: redis.prepareRssPeakMb,
@@ -297,6 +374,7 @@ async function main(): Promise<void> {
         },
         bundleBytes: statSync(BUNDLE).size,
       },
+      runs,
       bareNodeRssMb: bareNode,
       bareNodeMtlsRssMb: bareNodeMtls,
       idleRssRatio: {

@@ -3,7 +3,9 @@
  * (args validation, the identity check, (boot id, seq) ordering in the store, batched transactions, status
  * events) fed as fast as it takes them. MQTT delivery is left out: it is the broker's throughput, not the
  * conductor's. `npx tsx bench/conductor-ingest.ts` prints one JSON line.
- * PostgreSQL from scripts/setup/10-postgresql.sh (skipped with a note when unreachable).
+ * PostgreSQL from scripts/setup/10-postgresql.sh (skipped with a note when unreachable). BENCH_SQLITE_DRIVER
+ * picks the SQLite driver (default: the store's own choice); BENCH_SQLITE_ONLY=1 skips PostgreSQL
+ * (bench/sqlite-drivers.ts runs this once per Node and driver).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import {
   createSqliteStore,
   GuestPresence,
   type MqttTransport,
+  type SqliteDriverChoice,
   StatusEventBus,
   type Store,
 } from '@corral/core';
@@ -23,6 +26,7 @@ import pino from 'pino';
 const PG_URL = process.env.CORRAL_TEST_PG_URL ?? 'postgres://corral:corral@127.0.0.1:5432/corral_test';
 const INSTANCES = 1_000;
 const HEARTBEATS = Number(process.env.BENCH_HEARTBEATS ?? 100_000);
+const DRIVER = (process.env.BENCH_SQLITE_DRIVER ?? 'auto') as SqliteDriverChoice;
 
 async function run(store: Store, maxBatch: number): Promise<{ perSecond: number; applied: number; ms: number }> {
   for (let i = 0; i < INSTANCES; i += 100) {
@@ -68,15 +72,19 @@ async function run(store: Store, maxBatch: number): Promise<{ perSecond: number;
   return { perSecond: Math.round((HEARTBEATS / ms) * 1000), applied: conductor.metrics.applied, ms: Math.round(ms) };
 }
 
+class SkipPostgres extends Error {}
+
 const dir = mkdtempSync(join(tmpdir(), 'corral-bench-'));
 const result: Record<string, unknown> = {
   setup: `${HEARTBEATS} heartbeats over ${INSTANCES} instances, one conductor, group commit: a batch is what queued behind the last transaction, up to 1000; load average (1 min) ${loadavg()[0]?.toFixed(1)} at the end (other work shares the cores)`,
   anchor: 'aim: >= 20000 heartbeats/s',
 };
 try {
-  const sqlite = await createSqliteStore({ path: join(dir, 'bench.db') });
+  const sqlite = await createSqliteStore({ path: join(dir, 'bench.db'), driver: DRIVER });
+  result.setup = `${result.setup}; SQLite on ${sqlite.driver}, node ${process.version}`;
   result.sqlite = await run(sqlite, 1_000);
   await sqlite.close();
+  if (process.env.BENCH_SQLITE_ONLY === '1') throw new SkipPostgres();
   const schema = `bench_${process.pid}`;
   let postgres: Store | undefined;
   try {
@@ -95,6 +103,8 @@ try {
       await client.end();
     }
   }
+} catch (error) {
+  if (!(error instanceof SkipPostgres)) throw error;
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

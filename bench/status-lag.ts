@@ -2,7 +2,8 @@
  * Status lag: from a guest casting a HEALTHY heartbeat to ACTIVE being visible through the instance service,
  * over the real embedded broker (aedes, mutual TLS) with the embedded default store (SQLite), all roles in
  * one process as in the embedded deployment. Trove's task manager polls with a back-off of up to 30 s; here
- * the conductor's write is an event. `npx tsx bench/status-lag.ts` prints one JSON line.
+ * the conductor's write is an event. `npx tsx bench/status-lag.ts` prints one JSON line. BENCH_SQLITE_DRIVER
+ * picks the SQLite driver (default: the store's own choice).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import {
   issueServiceCertificate,
   MqttTransport,
   RevocationList,
+  type SqliteDriverChoice,
   startBroker,
 } from '@corral/core';
 import { FakeProvider } from '@corral/core/testing';
@@ -32,7 +34,10 @@ const broker = await startBroker({
   tls: { ca: ca.certPem, cert: server.certPem, key: server.keyPem },
   revocations: new RevocationList(),
 });
-const store = await createSqliteStore({ path: join(dir, 'corral.db') });
+const store = await createSqliteStore({
+  path: join(dir, 'corral.db'),
+  driver: (process.env.BENCH_SQLITE_DRIVER ?? 'auto') as SqliteDriverChoice,
+});
 const service = await issueServiceCertificate(ca, { name: 'bench' });
 const plane = await createControlPlane({
   store,
@@ -93,7 +98,7 @@ lags.sort((a, b) => a - b);
 const at = (q: number) => Number((lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0).toFixed(2));
 console.log(
   JSON.stringify({
-    setup: `${SAMPLES} HEALTHY heartbeats, embedded aedes (mTLS) + SQLite, all roles in one process; load average (1 min) ${loadavg()[0]?.toFixed(1)} at the end (other work shares the cores)`,
+    setup: `${SAMPLES} HEALTHY heartbeats, embedded aedes (mTLS) + SQLite (${store.driver}, node ${process.version}), all roles in one process; load average (1 min) ${loadavg()[0]?.toFixed(1)} at the end (other work shares the cores)`,
     anchor: 'aim: p99 well under 20 ms (Trove: poll with back-off up to 30 s)',
     statusLagMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) },
   }),
