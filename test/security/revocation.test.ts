@@ -3,14 +3,24 @@
  *   - on both brokers, a live connection holding the guest's certificate is dropped and the certificate
  *     cannot connect again (on mosquitto: CRL rewritten, SIGHUP, session taken over); the suite prints the
  *     time from the delete to each;
+ *   - mosquitto's CRL is re-issued at half its validity while the control plane runs (an injected clock moves
+ *     four days on; the CRL file then reaches beyond the first one's expiry, and mosquitto reloaded it);
  *   - a guest that receives `stop_db` and never answers does not hold back its revocation (the stop is a cast,
  *     and revocation follows it; before, the delete waited `guestCallMs` for the answer first).
  * Needs scripts/setup/20-mosquitto.sh for the mosquitto case.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentConfigSchema, decodeAgentUserData } from '@corral/core';
+import {
+  AgentConfigSchema,
+  createCa,
+  crlNextUpdate,
+  decodeAgentUserData,
+  issueServerCertificate,
+  RevocationList,
+  startMosquitto,
+} from '@corral/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create, idle, startEnv, type TestEnv, until } from '../control-plane/harness.js';
 import { type BrokerKind, brokerKinds, eventually, rawClient, type TestBroker } from '../messaging/harness.js';
@@ -81,5 +91,44 @@ describe('revocation on delete', () => {
     await eventually(() => env.revocations.isRevoked(certificate?.serial ?? ''), 20_000, 'the guest revoked');
     const gone = await until(plane, view.id, (v) => v.deletedAt !== null, 20_000);
     expect(gone.status).toBe('DELETED');
+  });
+});
+
+describe('mosquitto CRL refresh', () => {
+  it('re-issues the CRL at half its validity (injected clock) and reloads mosquitto', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'corral-crl-refresh-'));
+    const ca = await createCa({ commonName: 'corral CRL refresh CA' });
+    const server = await issueServerCertificate(ca);
+    let now = Date.now();
+    const mosquitto = await startMosquitto({
+      dir,
+      ca: ca.certPem,
+      cert: server.certPem,
+      key: server.keyPem,
+      services: ['control'],
+      revocations: { list: new RevocationList(), ca, now: () => now, refreshCheckMs: 50 },
+    });
+    try {
+      const crlFile = join(dir, 'crl.pem');
+      const nextUpdate = async () => {
+        try {
+          return crlNextUpdate(await readFile(crlFile, 'utf8'))?.getTime() ?? 0;
+        } catch {
+          return 0; // between the write and the rename
+        }
+      };
+      const first = await nextUpdate();
+      expect(first).toBeGreaterThan(now);
+      now += 4 * 24 * 3600 * 1000;
+      const deadline = Date.now() + 10_000;
+      while ((await nextUpdate()) <= first || !(await mosquitto.log()).includes('Reloading config')) {
+        if (Date.now() > deadline) throw new Error('the CRL was not re-issued and reloaded');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await nextUpdate()).toBeGreaterThan(first + 3 * 24 * 3600 * 1000);
+    } finally {
+      await mosquitto.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -34,17 +34,21 @@ export function buildProgram(): Command {
     .option('--libvirt-socket <path>', "libvirtd's unix socket", defaultDoctorOptions.libvirtSocket)
     .option('--state-dir <dir>', "corral's state directory", defaultDoctorOptions.stateDir)
     .option('--broker <url>', 'also check that a broker accepts connections at this URL')
-    .action(async (options: { libvirtSocket: string; stateDir: string; broker?: string }, command: Command) => {
-      const checks = await runDoctor({
-        ...defaultDoctorOptions,
-        libvirtSocket: options.libvirtSocket,
-        stateDir: options.stateDir,
-        brokerUrl: options.broker,
-      });
-      const failed = failedChecks(checks);
-      printResult(command.optsWithGlobals(), { ok: failed.length === 0, checks }, () => formatDoctor(checks));
-      if (failed.length > 0) throw new CliError('', ExitCode.failed);
-    });
+    .option('--crl <file>', "also check that mosquitto's CRL file is not about to expire")
+    .action(
+      async (options: { libvirtSocket: string; stateDir: string; broker?: string; crl?: string }, command: Command) => {
+        const checks = await runDoctor({
+          ...defaultDoctorOptions,
+          libvirtSocket: options.libvirtSocket,
+          stateDir: options.stateDir,
+          brokerUrl: options.broker,
+          crlFile: options.crl,
+        });
+        const failed = failedChecks(checks);
+        printResult(command.optsWithGlobals(), { ok: failed.length === 0, checks }, () => formatDoctor(checks));
+        if (failed.length > 0) throw new CliError('', ExitCode.failed);
+      },
+    );
 
   program
     .command('up')

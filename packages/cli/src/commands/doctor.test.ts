@@ -1,8 +1,9 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createCa, RevocationList } from '@corral/core';
 import { describe, expect, it } from 'vitest';
-import { failedChecks, formatDoctor, runDoctor } from './doctor.js';
+import { checkCrl, failedChecks, formatDoctor, runDoctor } from './doctor.js';
 
 describe('corral doctor', () => {
   it('names libvirtd as missing on a host without it, with the command that fixes it', async () => {
@@ -36,5 +37,17 @@ describe('corral doctor', () => {
     const disk = checks.find((check) => check.name === 'disk');
     expect(disk?.ok).toBe(false);
     expect(disk?.fix).toMatch(/free at least/);
+  });
+
+  it('warns when the CRL expires soon and fails once it expired (injected clock)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'corral-doctor-'));
+    const file = join(dir, 'crl.pem');
+    const issued = Date.now();
+    await writeFile(file, await new RevocationList().toCrlPem(await createCa({ commonName: 'doctor CA' }), 7, issued));
+    const day = 24 * 3600 * 1000;
+    expect(await checkCrl(file, issued + day)).toMatchObject({ ok: true });
+    expect(await checkCrl(file, issued + 6 * day)).toMatchObject({ ok: false, optional: true });
+    expect(await checkCrl(file, issued + 8 * day)).toMatchObject({ ok: false });
+    expect((await checkCrl(file, issued + 8 * day)).optional).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
-import { access, statfs } from 'node:fs/promises';
+import { access, readFile, statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { CRL_VALIDITY_DAYS, crlNextUpdate } from '@corral/core';
 
 /**
  * `corral doctor`: checks the host for what corral needs and prints the exact fix for each missing piece.
@@ -27,6 +28,10 @@ export interface DoctorOptions {
   path?: string;
   minFreeGiB: number;
   brokerUrl?: string;
+  /** A CRL mosquitto serves (`<dir>/crl.pem` of startMosquitto): warn before it expires. */
+  crlFile?: string;
+  /** The clock (tests inject one). */
+  now?: () => number;
 }
 
 export const defaultDoctorOptions: DoctorOptions = {
@@ -167,6 +172,31 @@ async function checkBroker(url: string): Promise<DoctorCheck> {
   };
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * An expired CRL makes mosquitto refuse every client, the control plane's own included. A running control plane
+ * re-issues it at half its validity, so less than a quarter left means nothing is refreshing it.
+ */
+export async function checkCrl(file: string, now = Date.now()): Promise<DoctorCheck> {
+  const fix = 'start the control plane that serves this broker (it re-issues the CRL at half its validity)';
+  let nextUpdate: Date | undefined;
+  try {
+    nextUpdate = crlNextUpdate(await readFile(file, 'utf8'));
+  } catch (error) {
+    return { name: 'crl', ok: false, detail: `cannot read a CRL at ${file}: ${(error as Error).message}`, fix };
+  }
+  if (nextUpdate === undefined) return { name: 'crl', ok: false, detail: `${file} has no nextUpdate`, fix };
+  const left = nextUpdate.getTime() - now;
+  const until = nextUpdate.toISOString();
+  if (left <= 0)
+    return { name: 'crl', ok: false, detail: `the CRL expired at ${until}: mosquitto refuses everyone`, fix };
+  if (left < (CRL_VALIDITY_DAYS * DAY_MS) / 4) {
+    return { name: 'crl', ok: false, optional: true, detail: `the CRL expires soon (${until})`, fix };
+  }
+  return { name: 'crl', ok: true, detail: `the CRL is valid until ${until}` };
+}
+
 export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> {
   return Promise.all([
     checkNode(),
@@ -177,6 +207,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
     checkCertificates(options.stateDir),
     checkDisk(options.stateDir, options.minFreeGiB),
     ...(options.brokerUrl ? [checkBroker(options.brokerUrl)] : []),
+    ...(options.crlFile ? [checkCrl(options.crlFile, options.now?.())] : []),
   ]);
 }
 
