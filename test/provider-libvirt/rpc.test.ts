@@ -3,9 +3,19 @@
  * errors, events and streams.
  */
 import { readFile } from 'node:fs/promises';
-import { DomainEvent, getCapabilities, type Libvirt, LibvirtError, openLibvirt } from '@corral/provider-libvirt';
+import net from 'node:net';
+import {
+  DomainEvent,
+  getCapabilities,
+  type Libvirt,
+  LibvirtError,
+  openLibvirt,
+  PacketFramer,
+  RemoteClient,
+  RpcClient,
+} from '@corral/provider-libvirt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, requireLibvirtd, URI, waitFor } from './helpers.js';
+import { cleanup, requireLibvirtd, SOCKET, URI, waitFor } from './helpers.js';
 
 const prefix = `corralrpc-${process.pid}-`;
 const pool = { name: `${prefix}pool`, path: `/var/lib/corral/test-pools/${prefix}pool` };
@@ -27,6 +37,24 @@ describe('libvirt RPC against libvirtd', () => {
     expect(Number(lib_ver)).toBeGreaterThanOrEqual(9_000_000);
     const caps = await getCapabilities(lv.connection);
     expect(caps.domainTypes).toContain('qemu');
+  });
+
+  it('keeps an idle connection open: libvirtd answers the keepalive pings the client sends by default', async () => {
+    const socket = net.connect(SOCKET);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const framer = new PacketFramer();
+    let pongs = 0;
+    socket.on('data', (chunk: Buffer) => {
+      for (const { header } of framer.push(chunk)) if (header.program === 0x6b656570 && header.procedure === 2) pongs++;
+    });
+    // Two silent intervals would close it: only answered pings keep it open past five.
+    const remote = new RemoteClient(new RpcClient(socket, { keepaliveIntervalMs: 50, keepaliveCount: 2 }));
+    await remote.call('auth_list');
+    await remote.call('connect_open', { name: 'qemu:///system', flags: 0 });
+    await waitFor('five keepalive answers', 10_000, async () => (pongs >= 5 ? true : undefined));
+    expect(remote.rpc.closed).toBe(false);
+    expect(Number((await remote.call('connect_get_lib_version')).lib_ver)).toBeGreaterThan(0);
+    remote.close();
   });
 
   it('multiplexes 200 concurrent calls on one connection', async () => {

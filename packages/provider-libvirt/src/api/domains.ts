@@ -1,5 +1,5 @@
 import type { RemoteNonnullDomain } from '../protocol/remote.generated.js';
-import type { LibvirtConnection } from './connection.js';
+import type { LibvirtCaller } from './connection.js';
 
 export type DomainRef = RemoteNonnullDomain;
 
@@ -46,7 +46,7 @@ export function uuidFromString(uuid: string): Uint8Array {
 
 /** Domains: define, start, stop, inspect. Thin over the RPC calls; errors are LibvirtError. */
 export class Domains {
-  constructor(private readonly connection: LibvirtConnection) {}
+  constructor(private readonly connection: LibvirtCaller) {}
 
   async list(): Promise<DomainRef[]> {
     const { domains } = await this.connection.call('connect_list_all_domains', { need_results: 1, flags: LIST_ALL });

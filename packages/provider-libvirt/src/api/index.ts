@@ -16,18 +16,38 @@ export interface Libvirt {
   domains: Domains;
   storage: Storage;
   networks: Networks;
+  /** The same client whose domain, storage and network calls also end at once when `signal` aborts. */
+  withSignal(signal: AbortSignal | undefined): Libvirt;
   close(): Promise<void>;
 }
 
-/** Opens libvirt at `uri` (e.g. `qemu:///system`, `qemu+ssh://root@host/system`). */
-export async function openLibvirt(uri: string, options: ConnectOptions = {}): Promise<Libvirt> {
-  const connection = new LibvirtConnection(uri, options);
-  await connection.remote();
+function libvirtOver(connection: LibvirtConnection, signal?: AbortSignal): Libvirt {
+  const calls = connection.withSignal(signal);
   return {
     connection,
-    domains: new Domains(connection),
-    storage: new Storage(connection),
-    networks: new Networks(connection),
+    domains: new Domains(calls),
+    storage: new Storage(calls),
+    networks: new Networks(calls),
+    withSignal: (next) => (next ? libvirtOver(connection, next) : libvirtOver(connection)),
     close: () => connection.close(),
   };
+}
+
+/**
+ * Opens libvirt at `uri` (e.g. `qemu:///system`, `qemu+ssh://root@host/system`). Every call has a deadline
+ * (`callTimeoutMs`, 30 s; `slowCallTimeoutMs`, 120 s, for the slow ones); `signal` ends the first dial.
+ */
+export async function openLibvirt(
+  uri: string,
+  options: ConnectOptions = {},
+  { signal }: { signal?: AbortSignal } = {},
+): Promise<Libvirt> {
+  const connection = new LibvirtConnection(uri, options);
+  try {
+    await connection.remote({ signal });
+  } catch (error) {
+    connection.close().catch(() => {}); // not awaited: an aborted caller must not wait for the dial to end
+    throw error;
+  }
+  return libvirtOver(connection);
 }

@@ -1,5 +1,5 @@
 import type { RemoteNonnullNetwork } from '../protocol/remote.generated.js';
-import type { LibvirtConnection } from './connection.js';
+import type { LibvirtCaller } from './connection.js';
 
 export type NetworkRef = RemoteNonnullNetwork;
 
@@ -8,7 +8,7 @@ export type NetworkRef = RemoteNonnullNetwork;
  * nothing here starts a network (the `default` NAT network would route guests off the host).
  */
 export class Networks {
-  constructor(private readonly connection: LibvirtConnection) {}
+  constructor(private readonly connection: LibvirtCaller) {}
 
   async list(): Promise<Array<NetworkRef & { active: boolean }>> {
     const { nets } = await this.connection.call('connect_list_all_networks', { need_results: 1, flags: 0 });

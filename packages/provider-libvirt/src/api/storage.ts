@@ -1,6 +1,6 @@
 import type { RemoteNonnullStoragePool, RemoteNonnullStorageVol } from '../protocol/remote.generated.js';
 import { LibvirtError } from '../rpc/errors.js';
-import type { LibvirtConnection } from './connection.js';
+import type { LibvirtCaller } from './connection.js';
 import { escapeXml } from './xml.js';
 
 export type PoolRef = RemoteNonnullStoragePool;
@@ -23,7 +23,7 @@ export interface VolumeInfo {
 
 /** Storage pools and volumes: a dir pool ensured once, volumes created, uploaded over streams, deleted. */
 export class Storage {
-  constructor(private readonly connection: LibvirtConnection) {}
+  constructor(private readonly connection: LibvirtCaller) {}
 
   /** Returns the pool, defining, building and starting a `dir` pool at `path` when it is missing or stopped. */
   async ensureDirPool(name: string, path: string): Promise<PoolRef> {

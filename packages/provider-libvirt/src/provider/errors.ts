@@ -13,6 +13,7 @@ import {
   ConnectionClosedError,
   LibvirtError,
   ProtocolError,
+  RpcAbortedError,
   RpcTimeoutError,
 } from '../rpc/errors.js';
 
@@ -51,7 +52,9 @@ export function toProviderError(error: unknown, context: string): ProviderError 
     }
   }
   if (error instanceof AuthUnsupportedError) return new AuthError(`${context}: ${error.message}`, options);
-  if (error instanceof RpcTimeoutError) return new ProviderTimeoutError(`${context}: ${error.message}`, options);
+  if (error instanceof RpcTimeoutError || error instanceof RpcAbortedError) {
+    return new ProviderTimeoutError(`${context}: ${error.message}`, options);
+  }
   if (error instanceof ConnectionClosedError || error instanceof ProtocolError) {
     return new ProviderUnavailableError(`${context}: ${error.message}`, options);
   }

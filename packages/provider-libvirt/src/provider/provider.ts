@@ -19,6 +19,7 @@ import { type DomainRef, DomainState, uuidToString } from '../api/domains.js';
 import { type Libvirt, openLibvirt } from '../api/index.js';
 import type { PoolRef } from '../api/storage.js';
 import { buildNoCloudSeed } from '../iso/nocloud.js';
+import { untilAborted } from '../rpc/abort.js';
 import { LibvirtError } from '../rpc/errors.js';
 import { parseLibvirtUri } from '../rpc/uri.js';
 import { buildDomainXml, resizeDomainXml } from './domain-xml.js';
@@ -80,20 +81,26 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
   const local = parseLibvirtUri(options.uri).transport === 'unix';
 
   let client: Promise<Libvirt> | undefined;
+  /** Aborts a dial still under way when the provider is closed. */
+  let closing = new AbortController();
   let pool: Promise<PoolRef> | undefined;
   let resolvedType: Promise<'kvm' | 'qemu'> | undefined;
   const creating = new Map<string, Promise<Server>>();
 
   const libvirt = (): Promise<Libvirt> => {
     if (!client) {
-      client = openLibvirt(options.uri, {
-        ...input.connection,
-        onConnectionChange: (state, error) => {
-          if (state === 'closed')
-            log.warn({ err: error?.message }, 'libvirt connection lost; the next call reconnects');
-          else log.debug('libvirt connection open');
+      client = openLibvirt(
+        options.uri,
+        {
+          ...input.connection,
+          onConnectionChange: (state, error) => {
+            if (state === 'closed')
+              log.warn({ err: error?.message }, 'libvirt connection lost; the next call reconnects');
+            else log.debug('libvirt connection open');
+          },
         },
-      });
+        { signal: closing.signal },
+      );
       client.catch(() => {
         client = undefined;
       });
@@ -200,16 +207,29 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
     return found;
   };
 
-  const guard = async <T>(context: string, run: () => Promise<T>): Promise<T> => {
+  /**
+   * Runs one provider call: its errors become typed ProviderErrors, and an abort of the caller's signal ends
+   * it at once. Reads also pass the signal to every RPC (`libvirtFor`), so nothing of theirs stays in flight;
+   * changes (create, delete, reboot, resize) go on in the background to a consistent end, bounded by the
+   * client's deadlines, and a retry with the same idempotency key or id finds what they did.
+   */
+  const guard = async <T>(context: string, run: () => Promise<T>, callOptions?: CallOptions): Promise<T> => {
     try {
-      return await run();
+      throwIfAborted(callOptions);
+      return await untilAborted(run(), callOptions?.signal, context);
     } catch (error) {
       throw toProviderError(error, context);
     }
   };
 
-  const findByKey = async (key: string): Promise<Server | undefined> => {
-    const lv = await libvirt();
+  /** The client for a read: waiting for the shared dial, and every RPC, end at once when the signal aborts. */
+  const libvirtFor = async (callOptions?: CallOptions): Promise<Libvirt> => {
+    const lv = await untilAborted(libvirt(), callOptions?.signal, 'connecting to libvirtd');
+    return lv.withSignal(callOptions?.signal);
+  };
+
+  const findByKey = async (key: string, callOptions?: CallOptions): Promise<Server | undefined> => {
+    const lv = await libvirtFor(callOptions);
     const match = (await listOurs(lv)).find((entry) => entry.record.idempotencyKey === key);
     return match ? toServer(lv, match.dom, match.record) : undefined;
   };
@@ -377,115 +397,143 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
     },
 
     createServer(request, callOptions) {
-      return guard('create server', async () => {
-        throwIfAborted(callOptions);
-        const key = (request as { idempotencyKey?: unknown })?.idempotencyKey;
-        if (typeof key !== 'string') return create(request, callOptions);
-        // One create per key at a time in this process; the domain name guards across processes.
-        const running = creating.get(key);
-        if (running) return running;
-        const started = create(request, callOptions).finally(() => creating.delete(key));
-        creating.set(key, started);
-        return started;
-      });
+      return guard(
+        'create server',
+        async () => {
+          throwIfAborted(callOptions);
+          const key = (request as { idempotencyKey?: unknown })?.idempotencyKey;
+          if (typeof key !== 'string') return create(request, callOptions);
+          // One create per key at a time in this process; the domain name guards across processes.
+          const running = creating.get(key);
+          if (running) return running;
+          const started = create(request, callOptions).finally(() => creating.delete(key));
+          creating.set(key, started);
+          return started;
+        },
+        callOptions,
+      );
     },
 
     getServer(id, callOptions) {
-      return guard(`get server ${id}`, async () => {
-        throwIfAborted(callOptions);
-        const lv = await libvirt();
-        const { dom, record } = await lookup(lv, id);
-        return toServer(lv, dom, record);
-      });
+      return guard(
+        `get server ${id}`,
+        async () => {
+          throwIfAborted(callOptions);
+          const lv = await libvirtFor(callOptions);
+          const { dom, record } = await lookup(lv, id);
+          return toServer(lv, dom, record);
+        },
+        callOptions,
+      );
     },
 
     findServerByIdempotencyKey(key, callOptions) {
-      return guard('find server by idempotency key', async () => {
-        throwIfAborted(callOptions);
-        return findByKey(key);
-      });
+      return guard(
+        'find server by idempotency key',
+        async () => {
+          throwIfAborted(callOptions);
+          return findByKey(key, callOptions);
+        },
+        callOptions,
+      );
     },
 
     listServers(callOptions) {
-      return guard('list servers', async () => {
-        throwIfAborted(callOptions);
-        const lv = await libvirt();
-        const servers: Server[] = [];
-        for (const { dom, record } of await listOurs(lv)) {
-          try {
-            servers.push(await toServer(lv, dom, record));
-          } catch (error) {
-            if (!(error instanceof LibvirtError && error.code === 42)) throw error;
+      return guard(
+        'list servers',
+        async () => {
+          throwIfAborted(callOptions);
+          const lv = await libvirtFor(callOptions);
+          const servers: Server[] = [];
+          for (const { dom, record } of await listOurs(lv)) {
+            try {
+              servers.push(await toServer(lv, dom, record));
+            } catch (error) {
+              if (!(error instanceof LibvirtError && error.code === 42)) throw error;
+            }
           }
-        }
-        return servers;
-      });
+          return servers;
+        },
+        callOptions,
+      );
     },
 
     deleteServer(id, callOptions) {
-      return guard(`delete server ${id}`, async () => {
-        throwIfAborted(callOptions);
-        const lv = await libvirt();
-        const { dom, record } = await lookup(lv, id);
-        const { state } = await lv.domains.state(dom);
-        if (state !== DomainState.SHUTOFF) {
-          await lv.domains.destroy(dom).catch((error: unknown) => {
-            if (!(error instanceof LibvirtError && (error.code === 55 || error.code === 42))) throw error;
+      return guard(
+        `delete server ${id}`,
+        async () => {
+          throwIfAborted(callOptions);
+          const lv = await libvirt();
+          const { dom, record } = await lookup(lv, id);
+          const { state } = await lv.domains.state(dom);
+          if (state !== DomainState.SHUTOFF) {
+            await lv.domains.destroy(dom).catch((error: unknown) => {
+              if (!(error instanceof LibvirtError && (error.code === 55 || error.code === 42))) throw error;
+            });
+          }
+          await lv.domains.undefine(dom).catch((error: unknown) => {
+            if (!(error instanceof LibvirtError && error.code === 42)) throw error;
           });
-        }
-        await lv.domains.undefine(dom).catch((error: unknown) => {
-          if (!(error instanceof LibvirtError && error.code === 42)) throw error;
-        });
-        // Every volume recorded for it, and any other volume carrying its name (belt and braces).
-        const poolRef = await ensurePool();
-        const names = new Set(record.volumes);
-        for (const vol of await lv.storage.listVolumes(poolRef)) {
-          if (vol.name.startsWith(`${dom.name}-`)) names.add(vol.name);
-        }
-        await deleteVolumes(lv, [...names]);
-        if (local) await rm(consoleLogFor(dom.name), { force: true }).catch(() => {});
-        log.info({ server: dom.name, volumes: names.size }, 'server deleted');
-      });
+          // Every volume recorded for it, and any other volume carrying its name (belt and braces).
+          const poolRef = await ensurePool();
+          const names = new Set(record.volumes);
+          for (const vol of await lv.storage.listVolumes(poolRef)) {
+            if (vol.name.startsWith(`${dom.name}-`)) names.add(vol.name);
+          }
+          await deleteVolumes(lv, [...names]);
+          if (local) await rm(consoleLogFor(dom.name), { force: true }).catch(() => {});
+          log.info({ server: dom.name, volumes: names.size }, 'server deleted');
+        },
+        callOptions,
+      );
     },
 
     rebootServer(id, callOptions) {
-      return guard(`reboot server ${id}`, async () => {
-        throwIfAborted(callOptions);
-        const lv = await libvirt();
-        const { dom } = await lookup(lv, id);
-        const { state } = await lv.domains.state(dom);
-        if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) {
-          await lv.domains.start(dom);
-          return;
-        }
-        // Soft reboot asks the guest over ACPI; a guest without ACPI handling needs `hard`.
-        if (callOptions?.hard) await lv.domains.reset(dom);
-        else await lv.domains.reboot(dom, 0);
-      });
+      return guard(
+        `reboot server ${id}`,
+        async () => {
+          throwIfAborted(callOptions);
+          const lv = await libvirt();
+          const { dom } = await lookup(lv, id);
+          const { state } = await lv.domains.state(dom);
+          if (state === DomainState.SHUTOFF || state === DomainState.CRASHED) {
+            await lv.domains.start(dom);
+            return;
+          }
+          // Soft reboot asks the guest over ACPI; a guest without ACPI handling needs `hard`.
+          if (callOptions?.hard) await lv.domains.reset(dom);
+          else await lv.domains.reboot(dom, 0);
+        },
+        callOptions,
+      );
     },
 
     resizeServer(id, flavorName, callOptions) {
-      return guard(`resize server ${id}`, async () => {
-        throwIfAborted(callOptions);
-        const flavor = options.flavors.find((f) => f.id === flavorName || f.name === flavorName);
-        if (!flavor)
-          throw new BadRequestError(`flavor: "${flavorName}" is not a known flavor`, { provider: PROVIDER_NAME });
-        const lv = await libvirt();
-        const { dom, record } = await lookup(lv, id);
-        const xml = await lv.domains.xml(dom, { inactive: true });
-        record.flavor = flavor.id;
-        const resized = resizeDomainXml(xml, flavor.vcpus, flavor.ramMb).replace(
-          /<metadata>[\s\S]*<\/metadata>/,
-          `<metadata>${recordToXml(record)}</metadata>`,
-        );
-        await lv.domains.define(resized);
-        const { state } = await lv.domains.state(dom);
-        // The new size applies on the next start: restart a running server now.
-        if (state !== DomainState.SHUTOFF) {
-          await lv.domains.destroy(dom);
-          await lv.domains.start(dom);
-        }
-      });
+      return guard(
+        `resize server ${id}`,
+        async () => {
+          throwIfAborted(callOptions);
+          const flavor = options.flavors.find((f) => f.id === flavorName || f.name === flavorName);
+          if (!flavor)
+            throw new BadRequestError(`flavor: "${flavorName}" is not a known flavor`, { provider: PROVIDER_NAME });
+          const lv = await libvirt();
+          const { dom, record } = await lookup(lv, id);
+          const xml = await lv.domains.xml(dom, { inactive: true });
+          record.flavor = flavor.id;
+          const resized = resizeDomainXml(xml, flavor.vcpus, flavor.ramMb).replace(
+            /<metadata>[\s\S]*<\/metadata>/,
+            `<metadata>${recordToXml(record)}</metadata>`,
+          );
+          await lv.domains.define(resized);
+          const { state } = await lv.domains.state(dom);
+          // The new size applies on the next start: restart a running server now.
+          if (state !== DomainState.SHUTOFF) {
+            await lv.domains.destroy(dom);
+            await lv.domains.start(dom);
+          }
+        },
+        callOptions,
+      );
     },
 
     async listFlavors() {
@@ -501,7 +549,7 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
         id,
         signal: watchOptions.signal,
         intervalMs: watchOptions.intervalMs ?? 2000,
-        get: () => provider.getServer(id),
+        get: () => provider.getServer(id, { signal: watchOptions.signal }),
         libvirt,
       });
     },
@@ -533,6 +581,8 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
     libvirt,
 
     async close() {
+      closing.abort(new Error('the libvirt provider was closed'));
+      closing = new AbortController(); // a call after close dials again, as before
       const current = client;
       client = undefined;
       pool = undefined;

@@ -1,6 +1,7 @@
 import type { CallOptions, ServerChangeHint } from '@corral/core';
 import { uuidToString } from '../api/domains.js';
 import type { Libvirt } from '../api/index.js';
+import { untilAborted } from '../rpc/abort.js';
 
 interface WatchServersInput {
   signal?: CallOptions['signal'];
@@ -27,7 +28,8 @@ const LIFECYCLE_EVENTS = [
 /**
  * A hint per lifecycle event of any of this provider's domains, from one libvirt event callback for all of
  * them (the connection registers it once, and again after a reconnect). Throws when libvirtd cannot be
- * reached; ends when the signal aborts. Events that fire while the connection is down are lost: the caller
+ * reached (the dial and the registration have the client's deadlines); ends at once when the signal aborts,
+ * even while connecting. Events that fire while the connection is down are lost: the caller
  * polls as well.
  */
 export async function* watchServers(input: WatchServersInput): AsyncGenerator<ServerChangeHint> {
@@ -39,16 +41,28 @@ export async function* watchServers(input: WatchServersInput): AsyncGenerator<Se
     wake = undefined;
     resolve?.();
   };
-  const lv = await input.libvirt();
-  const unsubscribe = await lv.connection.onLifecycle((event) => {
-    if (!input.isOurs(event.dom.name)) return;
-    queue.push({
-      serverId: uuidToString(event.dom.uuid),
-      event: LIFECYCLE_EVENTS[event.event] ?? `event-${event.event}`,
-    });
-    if (queue.length > highWaterMark) queue.shift();
-    nudge();
-  });
+  const subscribe = async () => {
+    const lv = await untilAborted(input.libvirt(), input.signal, 'connecting to libvirtd');
+    return lv.connection.onLifecycle(
+      (event) => {
+        if (!input.isOurs(event.dom.name)) return;
+        queue.push({
+          serverId: uuidToString(event.dom.uuid),
+          event: LIFECYCLE_EVENTS[event.event] ?? `event-${event.event}`,
+        });
+        if (queue.length > highWaterMark) queue.shift();
+        nudge();
+      },
+      { signal: input.signal },
+    );
+  };
+  let unsubscribe: () => void;
+  try {
+    unsubscribe = await subscribe();
+  } catch (error) {
+    if (input.signal?.aborted) return; // stopped while connecting: the stream simply ends
+    throw error;
+  }
   input.signal?.addEventListener('abort', nudge);
   try {
     while (!input.signal?.aborted) {

@@ -1,6 +1,7 @@
 import { NotFoundError, type Server } from '@corral/core';
 import { uuidToString } from '../api/domains.js';
 import type { Libvirt } from '../api/index.js';
+import { untilAborted } from '../rpc/abort.js';
 
 interface WatchInput {
   id: string;
@@ -25,10 +26,13 @@ export async function* watchServer(input: WatchInput): AsyncGenerator<Server> {
   let unsubscribe: (() => void) | undefined;
   const subscribe = async () => {
     try {
-      const lv = await input.libvirt();
-      unsubscribe = await lv.connection.onLifecycle((event) => {
-        if (uuidToString(event.dom.uuid).replace(/-/g, '') === target) nudge();
-      });
+      const lv = await untilAborted(input.libvirt(), input.signal, 'connecting to libvirtd');
+      unsubscribe = await lv.connection.onLifecycle(
+        (event) => {
+          if (uuidToString(event.dom.uuid).replace(/-/g, '') === target) nudge();
+        },
+        { signal: input.signal },
+      );
     } catch {
       unsubscribe = undefined; // polling still works; retried on the next round
     }
@@ -42,6 +46,7 @@ export async function* watchServer(input: WatchInput): AsyncGenerator<Server> {
       try {
         server = await input.get();
       } catch (error) {
+        if (input.signal?.aborted) return; // the read was cut short by the abort that ends the watch
         if (!(error instanceof NotFoundError)) throw error;
         if (last !== undefined) {
           yield { id: input.id, name: '', status: 'DELETED', addresses: {}, metadata: {} };

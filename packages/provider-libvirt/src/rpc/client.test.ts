@@ -1,10 +1,17 @@
 import { Duplex, PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KEEPALIVE_PROGRAM } from '../protocol/keepalive.generated.js';
 import { RpcClient } from './client.js';
-import { ConnectionClosedError, LibvirtError, ProtocolError, RpcTimeoutError } from './errors.js';
+import { ConnectionClosedError, LibvirtError, ProtocolError, RpcAbortedError, RpcTimeoutError } from './errors.js';
 import replies from './fixtures/replies.json' with { type: 'json' };
+import {
+  DEFAULT_CALL_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_COUNT,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  SLOW_CALL_TIMEOUT_MS,
+} from './limits.js';
 import { encodePacket, type Packet, PacketFramer, PacketStatus, PacketType } from './packet.js';
+import { RemoteClient } from './remote.js';
 
 /** An in-memory daemon: sees the client's packets, answers with whatever the test writes. */
 function fakeDaemon() {
@@ -175,5 +182,72 @@ describe('RpcClient', () => {
     }
     await expect(client.upload(target, new Uint8Array(), never())).rejects.toBeInstanceOf(LibvirtError);
     client.close();
+  });
+});
+
+describe('RpcClient deadlines and abort (a daemon that answers nothing)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const fakeTimers = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+
+  it('gives every call a deadline by default (30 s), and ignores the reply that comes after it', async () => {
+    fakeTimers();
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream, { keepaliveIntervalMs: 0 }); // keepalive would close it first
+    const call = client.call(target, new Uint8Array());
+    const outcome = call.catch((error: unknown) => error);
+    const sent = await daemon.nextPacket();
+    await vi.advanceTimersByTimeAsync(DEFAULT_CALL_TIMEOUT_MS - 1);
+    expect(await Promise.race([outcome, 'pending'])).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toBeInstanceOf(RpcTimeoutError);
+    daemon.reply(sent.header.serial, new Uint8Array()); // late: dropped, the connection stays usable
+    const next = client.call(target, new Uint8Array());
+    daemon.reply((await daemon.nextPacket()).header.serial, new Uint8Array([0, 0, 0, 7]));
+    expect((await next)[3]).toBe(7);
+    client.close();
+  });
+
+  it('gives the calls known to be slow (domain_create, ...) 120 s', async () => {
+    fakeTimers();
+    const daemon = fakeDaemon();
+    const remote = new RemoteClient(new RpcClient(daemon.stream, { keepaliveIntervalMs: 0 }));
+    const dom = { name: 'vm', uuid: new Uint8Array(16), id: -1 };
+    const outcome = remote.call('domain_create', { dom }).catch((error: unknown) => error);
+    await daemon.nextPacket();
+    await vi.advanceTimersByTimeAsync(SLOW_CALL_TIMEOUT_MS - 1);
+    expect(await Promise.race([outcome, 'pending'])).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toBeInstanceOf(RpcTimeoutError);
+    remote.close();
+  });
+
+  it('ends a call at once when its signal aborts, whatever its deadline', async () => {
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const controller = new AbortController();
+    const call = client.call(target, new Uint8Array(), { timeoutMs: 0, signal: controller.signal });
+    await daemon.nextPacket();
+    controller.abort(new Error('gave up'));
+    await expect(call).rejects.toBeInstanceOf(RpcAbortedError);
+    await expect(call).rejects.toMatchObject({ cause: new Error('gave up') });
+    await expect(client.call(target, new Uint8Array(), { signal: controller.signal })).rejects.toBeInstanceOf(
+      RpcAbortedError,
+    );
+    expect(client.closed).toBe(false);
+    client.close();
+  });
+
+  it('pings by default, and closes a connection on which the daemon fell silent', async () => {
+    fakeTimers();
+    const daemon = fakeDaemon();
+    const client = new RpcClient(daemon.stream);
+    const closed = new Promise<ConnectionClosedError>((resolve) => client.onClose(resolve));
+    await vi.advanceTimersByTimeAsync(DEFAULT_KEEPALIVE_INTERVAL_MS * (DEFAULT_KEEPALIVE_COUNT + 1));
+    const pings = daemon.received.filter((p) => p.header.program === KEEPALIVE_PROGRAM && p.header.procedure === 1);
+    expect(pings).toHaveLength(DEFAULT_KEEPALIVE_COUNT);
+    expect((await closed).message).toMatch(/did not answer 5 keepalive pings/);
+    expect(client.closed).toBe(true);
   });
 });

@@ -19,10 +19,27 @@ export class LibvirtError extends Error {
 
 /** The connection to libvirtd ended (daemon restarted, socket closed) while a call was in flight or was made. */
 export class ConnectionClosedError extends Error {
-  readonly code = 'CONNECTION_CLOSED';
+  readonly code: 'CONNECTION_CLOSED' | 'WRITE_QUEUE_FULL' = 'CONNECTION_CLOSED';
   constructor(message = 'the connection to libvirtd is closed', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ConnectionClosedError';
+  }
+}
+
+/**
+ * The client closed the connection because the peer stopped reading: more than `maxWriteQueueBytes` waited to
+ * be sent (a daemon that floods keepalive pings and never reads the answers would otherwise grow the queue
+ * without bound). Calls in flight reject with a ConnectionClosedError whose `cause` is this error.
+ */
+export class WriteQueueFullError extends ConnectionClosedError {
+  override readonly code = 'WRITE_QUEUE_FULL';
+  readonly queuedBytes: number;
+  constructor(queuedBytes: number, limitBytes: number) {
+    super(
+      `libvirtd stopped reading: ${queuedBytes} bytes wait to be sent (limit ${limitBytes}); the connection was closed`,
+    );
+    this.name = 'WriteQueueFullError';
+    this.queuedBytes = queuedBytes;
   }
 }
 
@@ -41,6 +58,15 @@ export class RpcTimeoutError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'RpcTimeoutError';
+  }
+}
+
+/** The caller's abort signal ended a call (or the wait for a connection); `cause` is the signal's reason. */
+export class RpcAbortedError extends Error {
+  readonly code = 'RPC_ABORTED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RpcAbortedError';
   }
 }
 

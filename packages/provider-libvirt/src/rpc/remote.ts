@@ -2,6 +2,7 @@ import { REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, remoteProcedures } from '../pr
 import { type Codec, decode, encode, XdrError } from '../xdr/index.js';
 import { RpcClient, type RpcClientOptions } from './client.js';
 import { AuthUnsupportedError, ProtocolError } from './errors.js';
+import { type RpcCallOptions, SLOW_PROCEDURES } from './limits.js';
 import type { PacketHeader } from './packet.js';
 import { openTransport, type TransportOptions } from './transport.js';
 import { parseLibvirtUri } from './uri.js';
@@ -44,20 +45,27 @@ export interface RemoteEvent<P extends ProcedureName = ProcedureName> {
 export class RemoteClient {
   constructor(readonly rpc: RpcClient) {}
 
+  /** Calls with the default deadline (`callTimeoutMs`, or `slowCallTimeoutMs` for SLOW_PROCEDURES). */
   call<P extends ProcedureName>(name: P, ...args: ArgsParam<P>): Promise<RetOf<P>> {
-    return this.callWithTimeout(name, undefined, ...args);
+    return this.callWith(name, {}, ...args);
+  }
+
+  /** Like `call`, with its own deadline (`timeoutMs`, 0 = none) and an abort `signal`. */
+  async callWith<P extends ProcedureName>(name: P, options: RpcCallOptions, ...args: ArgsParam<P>): Promise<RetOf<P>> {
+    const procedure = remoteProcedures[name];
+    const body = encode(procedure.args as Codec<unknown>, args[0]);
+    const timeoutMs = options.timeoutMs ?? (SLOW_PROCEDURES.has(name) ? this.rpc.slowCallTimeoutMs : undefined);
+    const reply = await this.rpc.call(target(name), body, { ...options, timeoutMs });
+    return decodeBody(procedure.ret as Codec<unknown>, reply, `${name} reply`) as RetOf<P>;
   }
 
   /** Like `call`, rejecting with RpcTimeoutError when the daemon does not answer within `timeoutMs`. */
-  async callWithTimeout<P extends ProcedureName>(
+  callWithTimeout<P extends ProcedureName>(
     name: P,
     timeoutMs: number | undefined,
     ...args: ArgsParam<P>
   ): Promise<RetOf<P>> {
-    const procedure = remoteProcedures[name];
-    const body = encode(procedure.args as Codec<unknown>, args[0]);
-    const reply = await this.rpc.call(target(name), body, { timeoutMs: timeoutMs ?? this.rpc.defaultTimeoutMs });
-    return decodeBody(procedure.ret as Codec<unknown>, reply, `${name} reply`) as RetOf<P>;
+    return this.callWith(name, { timeoutMs }, ...args);
   }
 
   /** Runs an upload procedure (storage_vol_upload) and streams `data` to it. */
@@ -65,9 +73,10 @@ export class RemoteClient {
     name: P,
     args: ArgsOf<P>,
     data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: RpcCallOptions = {},
   ): Promise<void> {
     const body = encode(remoteProcedures[name].args as Codec<unknown>, args);
-    await this.rpc.upload(target(name), body, data);
+    await this.rpc.upload(target(name), body, data, options);
   }
 
   /** Listens for one kind of event message; returns an unsubscribe function. */
@@ -98,23 +107,30 @@ export interface OpenOptions extends TransportOptions, RpcClientOptions {
 const REMOTE_AUTH_NONE = 0;
 const REMOTE_AUTH_POLKIT = 2;
 
-/** Connects to libvirtd at `uri`, authenticates (none or polkit) and opens the driver. */
-export async function openRemote(uri: string, options: OpenOptions = {}): Promise<RemoteClient> {
+/**
+ * Connects to libvirtd at `uri`, authenticates (none or polkit) and opens the driver. The dial has
+ * `connectTimeoutMs`, each handshake call `callTimeoutMs`; `signal` ends it all at once.
+ */
+export async function openRemote(
+  uri: string,
+  options: OpenOptions = {},
+  { signal }: { signal?: AbortSignal } = {},
+): Promise<RemoteClient> {
   const parsed = parseLibvirtUri(uri);
-  const stream = await openTransport(parsed, options);
+  const stream = await openTransport(parsed, options, signal);
   const remote = new RemoteClient(new RpcClient(stream, options));
   try {
-    const { types } = await remote.call('auth_list');
+    const { types } = await remote.callWith('auth_list', { signal });
     if (types.length > 0 && !types.includes(REMOTE_AUTH_NONE)) {
       if (types.includes(REMOTE_AUTH_POLKIT)) {
-        await remote.call('auth_polkit');
+        await remote.callWith('auth_polkit', { signal });
       } else {
         throw new AuthUnsupportedError(
           `libvirtd at ${uri} requires SASL authentication, which this client does not implement`,
         );
       }
     }
-    await remote.call('connect_open', { name: parsed.name, flags: options.flags ?? 0 });
+    await remote.callWith('connect_open', { signal }, { name: parsed.name, flags: options.flags ?? 0 });
     return remote;
   } catch (error) {
     remote.close();

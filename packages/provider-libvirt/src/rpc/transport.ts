@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { abortedError } from './abort.js';
 import { ConnectionClosedError } from './errors.js';
 import type { LibvirtUri } from './uri.js';
 
@@ -11,6 +12,7 @@ export interface TransportOptions {
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
   /** The ssh binary (default `ssh`) and extra arguments (`-i key`, `-o StrictHostKeyChecking=...`). */
   ssh?: { command?: string; args?: string[] };
+  /** How long the dial (TCP connect, TLS handshake) may take. Default 10 s. */
   connectTimeoutMs?: number;
 }
 
@@ -22,21 +24,33 @@ function readIfExists(path: string): Buffer | undefined {
   }
 }
 
-function connectSocket(socket: net.Socket, event: 'connect' | 'secureConnect', timeoutMs: number, what: string) {
+function connectSocket(
+  socket: net.Socket,
+  event: 'connect' | 'secureConnect',
+  timeoutMs: number,
+  what: string,
+  signal?: AbortSignal,
+) {
   return new Promise<Duplex>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new ConnectionClosedError(`connecting to ${what} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once(event, () => {
+    const settle = (error?: Error) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new ConnectionClosedError(`cannot connect to ${what}: ${error.message}`, { cause: error }));
-    });
+      if (!error) return resolve(socket);
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = () => settle(abortedError(signal as AbortSignal, `connecting to ${what}`));
+    const timer = setTimeout(
+      () => settle(new ConnectionClosedError(`connecting to ${what} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    socket.once(event, () => settle());
+    socket.once('error', (error) =>
+      settle(new ConnectionClosedError(`cannot connect to ${what}: ${error.message}`, { cause: error })),
+    );
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -44,17 +58,22 @@ function connectSocket(socket: net.Socket, event: 'connect' | 'secureConnect', t
  * Opens the byte stream to libvirtd that a URI names: its unix socket, TCP, TLS, or the system `ssh`
  * running a proxy (virt-ssh-helper, else `nc -U`) next to the remote daemon's socket.
  */
-export async function openTransport(uri: LibvirtUri, options: TransportOptions = {}): Promise<Duplex> {
+export async function openTransport(
+  uri: LibvirtUri,
+  options: TransportOptions = {},
+  signal?: AbortSignal,
+): Promise<Duplex> {
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   switch (uri.transport) {
     case 'unix':
-      return connectSocket(net.connect(uri.socket), 'connect', timeoutMs, uri.socket);
+      return connectSocket(net.connect(uri.socket), 'connect', timeoutMs, uri.socket, signal);
     case 'tcp':
       return connectSocket(
         net.connect(uri.port ?? 16509, uri.host ?? 'localhost'),
         'connect',
         timeoutMs,
         `${uri.host}:${uri.port}`,
+        signal,
       );
     case 'tls': {
       const pki = uri.params.pkipath;
@@ -67,7 +86,7 @@ export async function openTransport(uri: LibvirtUri, options: TransportOptions =
         key: options.tls?.key ?? readIfExists(pki ? `${pki}/clientkey.pem` : '/etc/pki/libvirt/private/clientkey.pem'),
         rejectUnauthorized: options.tls?.rejectUnauthorized ?? uri.params.no_verify !== '1',
       });
-      return connectSocket(socket, 'secureConnect', timeoutMs, `${uri.host}:${uri.port} (TLS)`);
+      return connectSocket(socket, 'secureConnect', timeoutMs, `${uri.host}:${uri.port} (TLS)`, signal);
     }
     case 'ssh':
       return openSsh(uri, options);
