@@ -5,6 +5,10 @@ const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 // Tests import the workspace packages from source, so `npm test` needs no build first.
 const alias = {
+  '@corral/core/contract': src('./packages/core/src/contract/index.ts'),
+  '@corral/core/messaging': src('./packages/core/src/messaging/index.ts'),
+  '@corral/core/pki': src('./packages/core/src/pki/index.ts'),
+  '@corral/core/testing/suites': src('./packages/core/src/testing/suites.ts'),
   '@corral/core/testing': src('./packages/core/src/testing/index.ts'),
   '@corral/core': src('./packages/core/src/index.ts'),
   '@corral/agent': src('./packages/agent/src/index.ts'),

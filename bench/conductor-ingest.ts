@@ -15,11 +15,11 @@ import {
   createPostgresStore,
   createSqliteStore,
   GuestPresence,
-  type MqttTransport,
   type SqliteDriverChoice,
   StatusEventBus,
   type Store,
 } from '@corral/core';
+import type { MqttTransport } from '@corral/core/messaging';
 import pg from 'pg';
 import pino from 'pino';
 

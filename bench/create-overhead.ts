@@ -19,13 +19,11 @@ import {
   createControlPlane,
   createDefaultCatalog,
   createSqliteStore,
-  issueServerCertificate,
-  issueServiceCertificate,
   QuotaExceededError,
-  RevocationList,
   type Server,
   startBroker,
 } from '@corral/core';
+import { issueServerCertificate, issueServiceCertificate, RevocationList } from '@corral/core/pki';
 import { FakeProvider } from '@corral/core/testing';
 import pino from 'pino';
 

@@ -28,7 +28,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCa, issueServerCertificate, issueServiceCertificate } from '@corral/core';
+import { createCa } from '@corral/core';
+import { issueServerCertificate, issueServiceCertificate } from '@corral/core/pki';
 import {
   type BrokerKind,
   type BrokerTls,

@@ -15,18 +15,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  connectMqttTransport,
-  createCa,
-  guestIdentity,
-  issueGuestCertificate,
-  issueServerCertificate,
-  issueServiceCertificate,
-  rpcTopic,
-  serviceIdentity,
-  startBroker,
-  startMosquitto,
-} from '@corral/core';
+import { createCa, startBroker, startMosquitto } from '@corral/core';
+import { connectMqttTransport, guestIdentity, rpcTopic, serviceIdentity } from '@corral/core/messaging';
+import { issueGuestCertificate, issueServerCertificate, issueServiceCertificate } from '@corral/core/pki';
 import { connect, type MqttClient } from 'mqtt';
 import * as z from 'zod';
 

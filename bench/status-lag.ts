@@ -9,20 +9,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  conductorTopic,
   createCa,
   createControlPlane,
   createDefaultCatalog,
   createSqliteStore,
-  guestIdentity,
-  issueGuestCertificate,
-  issueServerCertificate,
-  issueServiceCertificate,
-  MqttTransport,
-  RevocationList,
   type SqliteDriverChoice,
   startBroker,
 } from '@corral/core';
+import { conductorTopic, guestIdentity, MqttTransport } from '@corral/core/messaging';
+import {
+  issueGuestCertificate,
+  issueServerCertificate,
+  issueServiceCertificate,
+  RevocationList,
+} from '@corral/core/pki';
 import { FakeProvider } from '@corral/core/testing';
 import pino from 'pino';
 

@@ -2,7 +2,9 @@
  * Child process of the fleet benchmark: core's embedded broker (aedes behind node:tls with client
  * certificates) alone in its process, so its memory is the broker's and not the simulated agents'.
  */
-import { RevocationList, startBroker } from '@corral/core';
+
+import { startBroker } from '@corral/core';
+import { RevocationList } from '@corral/core/pki';
 import { childConfig, serve } from './ipc.js';
 
 const config = childConfig<{ ca: string; cert: string; key: string; port: number }>();

@@ -15,15 +15,9 @@
  * the chain of every connection.
  */
 import tls, { type PeerCertificate, TLSSocket } from 'node:tls';
-import {
-  type CertificateAuthority,
-  conductorTopic,
-  createMqttTransport,
-  guestIdentity,
-  issueGuestCertificate,
-  loadCa,
-  type MqttTransport,
-} from '@corral/core';
+import { type CertificateAuthority, loadCa } from '@corral/core';
+import { conductorTopic, createMqttTransport, guestIdentity, type MqttTransport } from '@corral/core/messaging';
+import { issueGuestCertificate } from '@corral/core/pki';
 import { childConfig, type Message, serve, sleep } from './ipc.js';
 
 interface HostConfig {

@@ -7,7 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CertificateAuthority, RevocationList, startMosquitto } from '@corral/core';
+import { type CertificateAuthority, startMosquitto } from '@corral/core';
+import { RevocationList } from '@corral/core/pki';
 import { endChild, forkChild, killChild, request } from './ipc.js';
 
 export type BrokerKind = 'aedes' | 'mosquitto';

@@ -1,18 +1,23 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 import pkg from './package.json' with { type: 'json' };
 
-const coreSource = fileURLToPath(new URL('../core/src/index.ts', import.meta.url));
-const coreDir = dirname(coreSource);
+const coreDir = fileURLToPath(new URL('../core/src', import.meta.url));
+
+/** The agent imports core's slim entry points only (contract, messaging, pki): never stores or brokers. */
+const coreEntries: Record<string, string> = {
+  '@corral/core/contract': resolve(coreDir, 'contract/index.ts'),
+  '@corral/core/messaging': resolve(coreDir, 'messaging/index.ts'),
+  '@corral/core/pki': resolve(coreDir, 'pki/index.ts'),
+};
 
 /**
- * Modules the guest never uses, replaced by a stub: core's native and broker modules (so the bundle has no
- * native code), and MQTT.js's WebSocket and SOCKS transports (the agent speaks mqtts:// straight to the broker;
- * MQTT.js loads both on every connect, about 2 MiB of memory).
+ * MQTT.js's WebSocket and SOCKS transports, replaced by a stub: the agent speaks mqtts:// straight to the
+ * broker, and MQTT.js loads both on every connect (about 2 MiB of memory).
  */
-const STUBBED = ['better-sqlite3', 'aedes', 'aedes-persistence', 'ws', 'socks'];
+const STUBBED = ['ws', 'socks'];
 
 // The guest bundle: one file, every dependency inside (core from source), runnable with plain `node` and no
 // node_modules: dist/corral-agent.mjs.
@@ -34,9 +39,6 @@ export default defineConfig({
   banner: {
     js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",
   },
-  esbuildOptions(options) {
-    options.alias = { ...options.alias, '@corral/core': coreSource };
-  },
   esbuildPlugins: [
     {
       // Core's modules only define things (schemas, classes, functions): declaring them free of side effects
@@ -44,10 +46,12 @@ export default defineConfig({
       // otherwise all be evaluated at start-up (zod schemas are built by calls esbuild cannot prove pure).
       name: 'core-without-side-effects',
       setup(build) {
-        build.onResolve({ filter: /^(@corral\/core|\.{1,2}\/.*)$/ }, (args) => {
-          const fromCore = args.importer.startsWith(coreDir);
-          if (args.path !== '@corral/core' && !fromCore) return undefined;
-          const target = args.path === '@corral/core' ? coreSource : resolve(args.resolveDir, args.path);
+        build.onResolve({ filter: /^(@corral\/core(\/.*)?|\.{1,2}\/.*)$/ }, (args) => {
+          const entry = coreEntries[args.path];
+          if (args.path.startsWith('@corral/core') && !entry)
+            throw new Error(`${args.path}: the agent may import only ${Object.keys(coreEntries).join(', ')}`);
+          if (!entry && !args.importer.startsWith(coreDir)) return undefined;
+          const target = entry ?? resolve(args.resolveDir, args.path);
           const path =
             target.endsWith('.js') && existsSync(`${target.slice(0, -3)}.ts`) ? `${target.slice(0, -3)}.ts` : target;
           return existsSync(path) ? { path, sideEffects: false } : undefined;
@@ -68,7 +72,7 @@ export default defineConfig({
       },
     },
     {
-      name: 'stub-unused-native',
+      name: 'stub-unused-transports',
       setup(build) {
         const filter = new RegExp(`^(${STUBBED.join('|')})$`);
         build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'corral-stub' }));

@@ -11,7 +11,6 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  createKeyAndCsr,
   createMemoryStore,
   type EnrolmentGrant,
   type EnrolmentServerHandle,
@@ -19,10 +18,10 @@ import {
   EnrolmentTokens,
   encodeAgentUserData,
   grantEnrolment,
-  issueServerCertificate,
   type Store,
   startEnrolmentServer,
 } from '@corral/core';
+import { createKeyAndCsr, issueServerCertificate } from '@corral/core/pki';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {

@@ -13,23 +13,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   type AgentConfigInput,
-  allGuestsTopic,
   type BrokerHandle,
   type CertificateAuthority,
-  connectMqttTransport,
   createCa,
   encodeAgentUserData,
   HeartbeatSchema,
-  issueGuestCertificate,
-  issueServerCertificate,
-  issueServiceCertificate,
-  type MqttTransport,
   NotifyEndSchema,
   NotifyErrorSchema,
   StatusReportSchema,
-  serviceIdentity,
   startBroker,
 } from '@corral/core';
+import { allGuestsTopic, connectMqttTransport, type MqttTransport, serviceIdentity } from '@corral/core/messaging';
+import { issueGuestCertificate, issueServerCertificate, issueServiceCertificate } from '@corral/core/pki';
 import * as z from 'zod';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));

@@ -142,7 +142,8 @@ describe('local commands', () => {
   });
 
   it('agent --check validates a bootstrap without connecting', async () => {
-    const { createCa, encodeAgentUserData, issueGuestCertificate } = await import('@corral/core');
+    const { createCa, encodeAgentUserData } = await import('@corral/core');
+    const { issueGuestCertificate } = await import('@corral/core/pki');
     const ca = await createCa();
     const guest = await issueGuestCertificate(ca, { guestId: 'g-check' });
     const file = join(dir, 'user-data');

@@ -6,15 +6,9 @@
  * Needs nothing beyond npm deps (the embedded broker runs in-process).
  */
 import { randomUUID } from 'node:crypto';
-import {
-  type ControlPlane,
-  conductorTopic,
-  encodeEnvelope,
-  guestIdentity,
-  issueGuestCertificate,
-  MqttTransport,
-  stateTopic,
-} from '@corral/core';
+import type { ControlPlane } from '@corral/core';
+import { conductorTopic, encodeEnvelope, guestIdentity, MqttTransport, stateTopic } from '@corral/core/messaging';
+import { issueGuestCertificate } from '@corral/core/pki';
 import { connect, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEnv, type TestEnv } from '../control-plane/harness.js';

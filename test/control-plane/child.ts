@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { issueServiceCertificate } from '@corral/core';
+import { issueServiceCertificate } from '@corral/core/pki';
 import { FAST, type TestEnv } from './harness.js';
 import type { ChildConfig } from './worker-child.js';
 

@@ -9,16 +9,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type ControlPlane,
-  createFlow,
-  createPostgresStore,
-  createSqliteStore,
-  deleteFlow,
-  type Store,
-} from '@corral/core';
+import { type ControlPlane, createPostgresStore, createSqliteStore, type Store } from '@corral/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFlow, deleteFlow } from '../../packages/core/src/taskmanager/tasks/index.js';
 import { type Child, spawnChild } from './child.js';
 import { create, idle, startEnv, type TestEnv, until } from './harness.js';
 import { serveProvider } from './provider-http.js';

@@ -12,14 +12,12 @@ import {
   createDefaultCatalog,
   createMemoryStore,
   type InstanceView,
-  issueServerCertificate,
-  issueServiceCertificate,
   type Provider,
-  RevocationList,
   type Store,
   startBroker,
   startMosquitto,
 } from '@corral/core';
+import { issueServerCertificate, issueServiceCertificate, RevocationList } from '@corral/core/pki';
 import { FakeGuestFleet, FakeProvider } from '@corral/core/testing';
 import pino from 'pino';
 

@@ -6,14 +6,8 @@
  * on stdin, then prints `READY`.
  */
 import { readFileSync } from 'node:fs';
-import {
-  createControlPlane,
-  createDefaultCatalog,
-  createPostgresStore,
-  createSqliteStore,
-  loadCa,
-  RevocationList,
-} from '@corral/core';
+import { createControlPlane, createDefaultCatalog, createPostgresStore, createSqliteStore, loadCa } from '@corral/core';
+import { RevocationList } from '@corral/core/pki';
 import pino from 'pino';
 import { httpProvider } from './provider-http.js';
 

@@ -8,14 +8,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type BrokerHandle,
-  issueServerCertificate,
-  type MosquittoHandle,
-  type Store,
-  startBroker,
-  startMosquitto,
-} from '@corral/core';
+import { type BrokerHandle, type MosquittoHandle, type Store, startBroker, startMosquitto } from '@corral/core';
+import { issueServerCertificate } from '@corral/core/pki';
 import { startEnv, type TestEnv } from '../control-plane/harness.js';
 
 export type FaultBroker = 'aedes' | 'mosquitto';

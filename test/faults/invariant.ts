@@ -7,7 +7,8 @@
  *   - no status update lost: each running fake guest's last reported status is what the store shows.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Instance, Provider, RevocationList, Store } from '@corral/core';
+import type { Instance, Provider, Store } from '@corral/core';
+import type { RevocationList } from '@corral/core/pki';
 import { expect } from 'vitest';
 
 /**

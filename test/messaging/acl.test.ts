@@ -4,7 +4,7 @@
  * must see, so "the message never arrived" is checked after the broker has demonstrably delivered later traffic.
  * Needs scripts/setup/20-mosquitto.sh.
  */
-import { type MqttTransport, rpcTopic } from '@corral/core';
+import { type MqttTransport, rpcTopic } from '@corral/core/messaging';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';

@@ -3,7 +3,9 @@
  * Revoking a connected guest disconnects it. Against aedes (live revocation set) and mosquitto (CRL).
  * Needs scripts/setup/20-mosquitto.sh.
  */
-import { createCa, issueGuestCertificate, type MqttTransport } from '@corral/core';
+import { createCa } from '@corral/core';
+import type { MqttTransport } from '@corral/core/messaging';
+import { issueGuestCertificate } from '@corral/core/pki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   brokerKinds,
@@ -77,7 +79,7 @@ describe.each(brokerKinds)('client authentication on %s', (kind) => {
 
   it('revoking a connected guest disconnects it and keeps it out', async () => {
     const cert = await pki.guest('guest-d');
-    const { connectMqttTransport, guestIdentity } = await import('@corral/core');
+    const { connectMqttTransport, guestIdentity } = await import('@corral/core/messaging');
     const guest: MqttTransport = await connectMqttTransport({
       url: broker.url,
       ca: pki.ca.certPem,

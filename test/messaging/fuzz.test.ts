@@ -5,7 +5,7 @@
  * Needs scripts/setup/20-mosquitto.sh.
  */
 import { Writable } from 'node:stream';
-import { conductorTopic, type MqttTransport, rpcTopic } from '@corral/core';
+import { conductorTopic, type MqttTransport, rpcTopic } from '@corral/core/messaging';
 import fc from 'fast-check';
 import type { MqttClient } from 'mqtt';
 import { pino } from 'pino';

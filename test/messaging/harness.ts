@@ -10,22 +10,26 @@ import { join } from 'node:path';
 import {
   type BrokerHandle,
   type CertificateAuthority,
-  connectMqttTransport,
   createCa,
+  type MosquittoHandle,
+  startBroker,
+  startMosquitto,
+} from '@corral/core';
+import {
+  connectMqttTransport,
   createMqttTransport,
   guestIdentity,
+  type MqttTransport,
+  serviceIdentity,
+  type TransportOptions,
+} from '@corral/core/messaging';
+import {
   type IssuedKeyAndCertificate,
   issueGuestCertificate,
   issueServerCertificate,
   issueServiceCertificate,
-  type MosquittoHandle,
-  type MqttTransport,
   RevocationList,
-  serviceIdentity,
-  startBroker,
-  startMosquitto,
-  type TransportOptions,
-} from '@corral/core';
+} from '@corral/core/pki';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 
 export type BrokerKind = 'aedes' | 'mosquitto';

@@ -4,7 +4,7 @@
  * the outage completes, and duplicated deliveries run the handler once. Against aedes (same in-process
  * persistence across the restart) and mosquitto (persistence on disk). Needs scripts/setup/20-mosquitto.sh.
  */
-import { allGuestsTopic, conductorTopic, encodeEnvelope, type MqttTransport, rpcTopic } from '@corral/core';
+import { allGuestsTopic, conductorTopic, encodeEnvelope, type MqttTransport, rpcTopic } from '@corral/core/messaging';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import {

@@ -15,7 +15,7 @@ import {
   RemoteCallError,
   rpcTopic,
   type StateMessage,
-} from '@corral/core';
+} from '@corral/core/messaging';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import {
@@ -206,7 +206,7 @@ describe.each(brokerKinds)('call and cast over %s', (kind) => {
 
   it('while the broker is unreachable a call fails with NotConnectedError after the bounded wait', async () => {
     const cert = await pki.service('control2');
-    const { createMqttTransport, serviceIdentity } = await import('@corral/core');
+    const { createMqttTransport, serviceIdentity } = await import('@corral/core/messaging');
     const offline = createMqttTransport({
       url: 'mqtts://127.0.0.1:1',
       ca: pki.ca.certPem,

@@ -3,7 +3,7 @@
  * (scripts/setup/40-libvirt.sh), booting the test kernel + initramfs (fixtures/build-test-image.sh) under
  * TCG. The guest prints the user-data it read from its NoCloud seed on the serial console.
  */
-import { describeProviderContract } from '@corral/core/testing';
+import { describeProviderContract } from '@corral/core/testing/suites';
 import { createLibvirtProvider, openLibvirt } from '@corral/provider-libvirt';
 import { cleanup, requireLibvirtd, testImage, URI, waitFor } from './helpers.js';
 

@@ -4,7 +4,7 @@
  * RAM unlimited so a flavor no host fits reaches the scheduler and fails there with "No valid host was
  * found"). The bootstrap is read back as Nova's user_data (microversion >= 2.3, admin).
  */
-import { describeProviderContract } from '@corral/core/testing';
+import { describeProviderContract } from '@corral/core/testing/suites';
 import { compute, createOpenStackProvider, identity } from '@corral/provider-openstack';
 import { adminClient, adminProvider, FLAVOR, IMAGE, requireCloud, unique } from './cloud.js';
 

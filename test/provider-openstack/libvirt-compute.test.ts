@@ -17,13 +17,8 @@ import { createReadStream } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  ConflictError,
-  createCa,
-  encodeAgentUserData,
-  issueGuestCertificate,
-  ProvisioningFailedError,
-} from '@corral/core';
+import { ConflictError, createCa, encodeAgentUserData, ProvisioningFailedError } from '@corral/core';
+import { issueGuestCertificate } from '@corral/core/pki';
 import { corralGuestImage } from '@corral/provider-libvirt';
 import { compute, type OpenStackProvider } from '@corral/provider-openstack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

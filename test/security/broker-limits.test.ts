@@ -10,7 +10,8 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { type BrokerHandle, connectMqttTransport, guestIdentity, MAX_PACKET_BYTES, startBroker } from '@corral/core';
+import { type BrokerHandle, startBroker } from '@corral/core';
+import { connectMqttTransport, guestIdentity, MAX_PACKET_BYTES } from '@corral/core/messaging';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   brokerKinds,

@@ -11,15 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type ControlPlane,
-  conductorTopic,
-  createSqliteStore,
-  DEFAULT_MAX_PAYLOAD_BYTES,
-  encodeEnvelope,
-  issueGuestCertificate,
-  MAX_PACKET_BYTES,
-} from '@corral/core';
+import { type ControlPlane, createSqliteStore } from '@corral/core';
+import { conductorTopic, DEFAULT_MAX_PAYLOAD_BYTES, encodeEnvelope, MAX_PACKET_BYTES } from '@corral/core/messaging';
+import { issueGuestCertificate } from '@corral/core/pki';
 import fc from 'fast-check';
 import { connect, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -20,21 +20,19 @@ import { connect } from 'node:tls';
 import {
   AgentConfigSchema,
   type CertificateAuthority,
-  connectMqttTransport,
   createCa,
-  createKeyAndCsr,
   createMemoryStore,
   decodeAgentUserData,
   type EmbeddedControlPlane,
   type EnrolmentServerHandle,
   EnrolmentService,
   EnrolmentTokens,
-  guestIdentity,
-  issueServerCertificate,
   type Store,
   startEmbeddedControlPlane,
   startEnrolmentServer,
 } from '@corral/core';
+import { connectMqttTransport, guestIdentity } from '@corral/core/messaging';
+import { createKeyAndCsr, issueServerCertificate } from '@corral/core/pki';
 import { createForeignKeyCsr, FakeProvider } from '@corral/core/testing';
 import fc from 'fast-check';
 import pino from 'pino';

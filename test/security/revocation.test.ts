@@ -12,15 +12,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  AgentConfigSchema,
-  createCa,
-  crlNextUpdate,
-  decodeAgentUserData,
-  issueServerCertificate,
-  RevocationList,
-  startMosquitto,
-} from '@corral/core';
+import { AgentConfigSchema, createCa, decodeAgentUserData, startMosquitto } from '@corral/core';
+import { crlNextUpdate, issueServerCertificate, RevocationList } from '@corral/core/pki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create, idle, startEnv, type TestEnv, until } from '../control-plane/harness.js';
 import { type BrokerKind, brokerKinds, eventually, rawClient, type TestBroker } from '../messaging/harness.js';

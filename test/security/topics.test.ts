@@ -8,7 +8,9 @@
  * connected guest is dropped. The suite prints how many cases it tried and refused.
  * Needs scripts/setup/20-mosquitto.sh (reuses test/messaging/harness.ts).
  */
-import { createCa, issueGuestCertificate, type MqttTransport, rpcTopic } from '@corral/core';
+import { createCa } from '@corral/core';
+import { type MqttTransport, rpcTopic } from '@corral/core/messaging';
+import { issueGuestCertificate } from '@corral/core/pki';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createPostgresStore } from '@corral/core';
-import { describeStoreContract } from '@corral/core/testing';
+import { describeStoreContract } from '@corral/core/testing/suites';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSqliteStore, defaultSqliteDriver } from '@corral/core';
-import { describeStoreContract } from '@corral/core/testing';
+import { describeStoreContract } from '@corral/core/testing/suites';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sqliteMigrations } from '../../packages/core/src/store/sql/migrations.js';
 import {

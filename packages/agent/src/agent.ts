@@ -1,19 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { type AgentConfig, type GuestMethodName, guestMethodNames, guestMethods } from '@corral/core/contract';
 import {
-  type AgentConfig,
   conductorTopic,
   createMqttTransport,
-  type GuestMethodName,
   guestIdentity,
-  guestMethodNames,
-  guestMethods,
   type MethodHandlers,
   type MethodRegistry,
   type MqttTransport,
   rpcTopic,
-} from '@corral/core';
+} from '@corral/core/messaging';
 import { AgentError } from './errors.js';
 import { heartbeatArgs } from './heartbeat.js';
 import { resolveIdentity } from './identity.js';

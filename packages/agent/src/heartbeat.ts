@@ -1,4 +1,4 @@
-import type { Heartbeat } from '@corral/core';
+import type { Heartbeat } from '@corral/core/contract';
 import type { StatusReport } from './manager/types.js';
 
 /**

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { type CertificateAuthority, createCa, issueServerCertificate } from '@corral/core';
+import { type CertificateAuthority, createCa, issueServerCertificate } from '@corral/core/pki';
 import pino from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postCsrWithRetries } from './identity.js';

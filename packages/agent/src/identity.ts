@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import type { AgentConfig } from '@corral/core';
+import type { AgentConfig } from '@corral/core/contract';
 import * as z from 'zod';
 import { AgentError } from './errors.js';
 import type { Logger } from './log.js';

@@ -1,4 +1,4 @@
-import { AuthError, NotFoundError, ProviderUnavailableError, RateLimitedError } from '@corral/core';
+import { AuthError, NotFoundError, ProviderUnavailableError, RateLimitedError } from '@corral/core/contract';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OpenStackClient } from './client.js';
 import { openStackContext } from './common/errors.js';

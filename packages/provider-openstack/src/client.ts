@@ -1,5 +1,5 @@
 import type { Agent as HttpAgent } from 'node:http';
-import { BadRequestError, describeIssues } from '@corral/core';
+import { BadRequestError, describeIssues } from '@corral/core/contract';
 import type { Got } from 'got';
 import { PROVIDER_NAME } from './common/errors.js';
 import { type RequestMetric, type RetryPolicy, ServiceClient, Transport } from './common/http.js';

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AgentConfigInput, encodeAgentUserData } from '@corral/core';
+import { type AgentConfigInput, encodeAgentUserData } from '@corral/core/contract';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from './load.js';
 import { parseBlkid } from './seed.js';

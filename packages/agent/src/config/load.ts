@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type AgentConfig, AgentConfigSchema, decodeAgentUserDataWith } from '@corral/core';
+import { type AgentConfig, AgentConfigSchema, decodeAgentUserDataWith } from '@corral/core/contract';
 import { AgentError } from '../errors.js';
 import { envHasConfig, overlayEnv } from './env.js';
 import { DEFAULT_SEED_DIRS, mountSeedDevice, readSeedUserData } from './seed.js';

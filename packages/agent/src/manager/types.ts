@@ -1,4 +1,4 @@
-import type { AgentConfig, ServiceStatus } from '@corral/core';
+import type { AgentConfig, ServiceStatus } from '@corral/core/contract';
 import type { Logger } from '../log.js';
 
 /** The service statuses the agent reports: a subset of core's `ServiceStatus` vocabulary. */

@@ -1,5 +1,5 @@
 import { statfs } from 'node:fs/promises';
-import { type GuestMethodName, guestMethods, type ParsedGuestMethodArgs } from '@corral/core';
+import { type GuestMethodName, guestMethods, type ParsedGuestMethodArgs } from '@corral/core/contract';
 import { AgentError, errorPayload } from '../errors.js';
 import type { Journal, Outcome } from '../journal/journal.js';
 import type { Logger } from '../log.js';

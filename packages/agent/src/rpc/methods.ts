@@ -1,4 +1,4 @@
-import type { GuestMethodName } from '@corral/core';
+import type { GuestMethodName } from '@corral/core/contract';
 
 /**
  * The agent serves every method of core's guest contract (`guestMethods`). Those that only read run directly;

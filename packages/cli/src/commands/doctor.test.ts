@@ -1,7 +1,8 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCa, RevocationList } from '@corral/core';
+import { createCa } from '@corral/core';
+import { RevocationList } from '@corral/core/pki';
 import { describe, expect, it } from 'vitest';
 import { checkCrl, failedChecks, formatDoctor, runDoctor } from './doctor.js';
 

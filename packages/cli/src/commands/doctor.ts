@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, readFile, statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
-import { CRL_VALIDITY_DAYS, crlNextUpdate } from '@corral/core';
+import { CRL_VALIDITY_DAYS, crlNextUpdate } from '@corral/core/pki';
 
 /**
  * `corral doctor`: checks the host for what corral needs and prints the exact fix for each missing piece.

@@ -1,6 +1,6 @@
 import * as z from 'zod';
+import { JsonObjectSchema } from '../contract/values.js';
 import { ServiceStatus } from '../status/service-status.js';
-import { JsonObjectSchema } from '../taskmanager/models.js';
 
 /**
  * What a guest agent sends to the conductor (Trove's `conductor/api.py`): casts on

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { ConfigurationOverridesSchema } from '../instance/models.js';
+import { ConfigurationOverridesSchema } from '../contract/values.js';
 
 /**
  * The RPC contract between the control plane and a guest agent (Trove's `guestagent/api.py`): every method,

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ConfigurationOverridesSchema } from '../contract/values.js';
 import { ServerStatus } from '../provider/types.js';
 import { ServiceStatus } from '../status/service-status.js';
 import { InstanceTaskStatus } from '../status/task-status.js';
@@ -40,9 +41,7 @@ export const DatastoreRefSchema = z.object({
 });
 export type DatastoreRef = z.infer<typeof DatastoreRefSchema>;
 
-/** A user's configuration overrides: parameter name → value (checked against the catalog's rules). */
-export const ConfigurationOverridesSchema = z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()]));
-export type ConfigurationOverrides = z.infer<typeof ConfigurationOverridesSchema>;
+export { type ConfigurationOverrides, ConfigurationOverridesSchema } from '../contract/values.js';
 
 export const InstanceSchema = z.object({
   id: RecordId,

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { JsonObjectSchema } from '../contract/values.js';
 import { EpochMs, RecordId } from '../instance/models.js';
 
 /**
@@ -18,9 +19,7 @@ export type TaskState = z.infer<typeof TaskState>;
 /** States a task never leaves. */
 export const terminalTaskStates: readonly TaskState[] = ['succeeded', 'failed', 'cancelled'];
 
-/** JSON data: what a checkpoint, the arguments and the result may hold. */
-export const JsonObjectSchema = z.record(z.string(), z.json());
-export type JsonObject = z.infer<typeof JsonObjectSchema>;
+export { type JsonObject, JsonObjectSchema } from '../contract/values.js';
 
 export const TaskErrorSchema = z.object({
   /** A stable code (`PROVISIONING_FAILED`, `DEADLINE_EXCEEDED`…) when the error had one. */

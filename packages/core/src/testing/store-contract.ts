@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors/index.js';
-import type { NewInstance } from '../instance/models.js';
 import { LeaseLostError, StoreConflictError, StoreNotFoundError } from '../store/errors.js';
 import type { Store, StoreEvent } from '../store/types.js';
-import type { NewTask } from '../taskmanager/models.js';
+import { ManualClock, sampleInstance, sampleTask } from './samples.js';
 
 /** A public key fingerprint (SPKI sha256, hex) as enrolment records it. */
 const KEY = 'ab'.repeat(32);
@@ -21,33 +20,6 @@ export interface StoreUnderTest {
   /** Closes everything and removes the database. */
   close(): Promise<void>;
 }
-
-/** A clock the suite moves by hand, so lease expiry needs no sleeping. */
-export class ManualClock {
-  constructor(public now = Date.UTC(2026, 0, 1)) {}
-  readonly read = (): number => this.now;
-  advance(ms: number): void {
-    this.now += ms;
-  }
-}
-
-export const sampleInstance = (id: string, extra: Partial<NewInstance> = {}): NewInstance => ({
-  id,
-  name: `db-${id}`,
-  projectId: 'project-a',
-  provider: 'fake',
-  flavor: 'small',
-  image: 'corral-guest',
-  datastore: { type: 'redis', version: '7' },
-  ...extra,
-});
-
-export const sampleTask = (id: string, instanceId: string, extra: Partial<NewTask> = {}): NewTask => ({
-  id,
-  kind: 'create',
-  instanceId,
-  ...extra,
-});
 
 /**
  * The conformance suite every Store implementation passes. `open` is called before each test with the

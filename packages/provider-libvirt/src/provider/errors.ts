@@ -7,7 +7,7 @@ import {
   ProviderTimeoutError,
   ProviderUnavailableError,
   UnsupportedError,
-} from '@corral/core';
+} from '@corral/core/contract';
 import {
   AuthUnsupportedError,
   ConnectionClosedError,

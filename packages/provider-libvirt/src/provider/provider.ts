@@ -12,7 +12,7 @@ import {
   type ProviderV1,
   parseCreateServerRequest,
   type Server,
-} from '@corral/core';
+} from '@corral/core/contract';
 import { type Logger, pino } from 'pino';
 import { probeKvm } from '../api/capabilities.js';
 import { type DomainRef, DomainState, uuidToString } from '../api/domains.js';

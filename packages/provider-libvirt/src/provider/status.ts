@@ -1,4 +1,4 @@
-import type { ServerStatus } from '@corral/core';
+import type { ServerStatus } from '@corral/core/contract';
 import { DomainState } from '../api/domains.js';
 
 /** Maps libvirt's domain state onto the provider's (Nova's) server statuses. */

@@ -1,4 +1,4 @@
-import type { CallOptions, ServerChangeHint } from '@corral/core';
+import type { CallOptions, ServerChangeHint } from '@corral/core/contract';
 import { uuidToString } from '../api/domains.js';
 import type { Libvirt } from '../api/index.js';
 import { untilAborted } from '../rpc/abort.js';

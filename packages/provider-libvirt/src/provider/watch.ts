@@ -1,4 +1,4 @@
-import { NotFoundError, type Server } from '@corral/core';
+import { NotFoundError, type Server } from '@corral/core/contract';
 import { uuidToString } from '../api/domains.js';
 import type { Libvirt } from '../api/index.js';
 import { untilAborted } from '../rpc/abort.js';

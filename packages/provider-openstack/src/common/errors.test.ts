@@ -7,7 +7,7 @@ import {
   ProviderUnavailableError,
   QuotaExceededError,
   RateLimitedError,
-} from '@corral/core';
+} from '@corral/core/contract';
 import { describe, expect, it } from 'vitest';
 import { errorFromResponse, extractMessage, isAmbiguousFailure, openStackContext, parseRetryAfter } from './errors.js';
 

@@ -8,7 +8,7 @@ import {
   ProviderUnavailableError,
   QuotaExceededError,
   RateLimitedError,
-} from '@corral/core';
+} from '@corral/core/contract';
 
 export const PROVIDER_NAME = 'openstack';
 

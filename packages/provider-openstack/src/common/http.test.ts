@@ -1,7 +1,7 @@
 import { createServer, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { ProviderUnavailableError } from '@corral/core';
+import { ProviderUnavailableError } from '@corral/core/contract';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Transport } from './http.js';
 

@@ -1,7 +1,7 @@
 import type { ClientRequest, Agent as HttpAgent } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AuthError, type ProviderError } from '@corral/core';
+import { AuthError, type ProviderError } from '@corral/core/contract';
 import got, { type Got, type Method, RequestError, TimeoutError } from 'got';
 import {
   errorFromResponse,

@@ -1,4 +1,4 @@
-import { ProviderUnavailableError } from '@corral/core';
+import { ProviderUnavailableError } from '@corral/core/contract';
 import { withContext } from './errors.js';
 import type { HttpResponse, QueryValue, RequestOptions, ServiceClient } from './http.js';
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NotFoundError, ProviderTimeoutError, ProvisioningFailedError } from '@corral/core';
+import { NotFoundError, ProviderTimeoutError, ProvisioningFailedError } from '@corral/core/contract';
 import { PROVIDER_NAME } from './errors.js';
 
 export interface PollUntilGoneOptions {

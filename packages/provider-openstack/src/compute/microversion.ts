@@ -1,4 +1,4 @@
-import { BadRequestError } from '@corral/core';
+import { BadRequestError } from '@corral/core/contract';
 import * as z from 'zod';
 import { PROVIDER_NAME } from '../common/errors.js';
 import type { ServiceClient } from '../common/http.js';

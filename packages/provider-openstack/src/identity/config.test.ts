@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BadRequestError } from '@corral/core';
+import { BadRequestError } from '@corral/core/contract';
 import { describe, expect, it } from 'vitest';
 import { loadCloudConfig } from './config.js';
 import { authRequestBody } from './tokens/requests.js';

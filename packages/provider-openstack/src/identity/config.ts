@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BadRequestError, describeIssues } from '@corral/core';
+import { BadRequestError, describeIssues } from '@corral/core/contract';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { PROVIDER_NAME } from '../common/errors.js';

@@ -1,4 +1,4 @@
-import { AuthError, ProviderError } from '@corral/core';
+import { AuthError, ProviderError } from '@corral/core/contract';
 import { openStackContext, PROVIDER_NAME, withContext } from '../common/errors.js';
 import { authError, header, ServiceClient, type TokenSource, type Transport } from '../common/http.js';
 import { identityBase, type ResolvedAuthOptions } from './auth-options.js';

@@ -1,4 +1,4 @@
-import { type Flavor, type Image, type Server, type ServerStatus, serverStatuses } from '@corral/core';
+import { type Flavor, type Image, type Server, type ServerStatus, serverStatuses } from '@corral/core/contract';
 import type { NovaFlavor } from '../compute/flavors/results.js';
 import type { NovaServer } from '../compute/servers/results.js';
 import type { GlanceImage } from '../image/images/results.js';

@@ -6,7 +6,7 @@ import {
   parseCreateServerRequest,
   type Server,
   UnsupportedError,
-} from '@corral/core';
+} from '@corral/core/contract';
 import { createVolume, listVolumes } from '../blockstorage/volumes/requests.js';
 import type { Volume } from '../blockstorage/volumes/results.js';
 import { deleteVolumeAndWait, waitForVolumeStatus } from '../blockstorage/volumes/wait.js';

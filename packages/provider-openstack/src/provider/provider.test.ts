@@ -5,7 +5,7 @@ import {
   ProvisioningFailedError,
   QuotaExceededError,
   UnsupportedError,
-} from '@corral/core';
+} from '@corral/core/contract';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeCloud } from '../testing/fake-cloud.js';
 import { MAX_USER_DATA_BYTES } from './options.js';

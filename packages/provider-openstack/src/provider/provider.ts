@@ -12,7 +12,7 @@ import {
   type Server,
   type ServerStatus,
   UnsupportedError,
-} from '@corral/core';
+} from '@corral/core/contract';
 import { OpenStackClient } from '../client.js';
 import { PROVIDER_NAME } from '../common/errors.js';
 import { silentLogger } from '../common/logger.js';

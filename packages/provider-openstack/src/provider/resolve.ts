@@ -1,4 +1,4 @@
-import { BadRequestError, NotFoundError } from '@corral/core';
+import { BadRequestError, NotFoundError } from '@corral/core/contract';
 import { PROVIDER_NAME } from '../common/errors.js';
 import type { ServiceClient } from '../common/http.js';
 import { collect } from '../common/pagination.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ProviderTimeoutError, ProvisioningFailedError, type Server, type ServerStatus } from '@corral/core';
+import { ProviderTimeoutError, ProvisioningFailedError, type Server, type ServerStatus } from '@corral/core/contract';
 import { PROVIDER_NAME } from '../common/errors.js';
 import { pollUntilGone } from '../common/poll.js';
 

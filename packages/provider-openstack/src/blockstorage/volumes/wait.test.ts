@@ -1,4 +1,4 @@
-import { NotFoundError, ProviderTimeoutError, ProvisioningFailedError } from '@corral/core';
+import { NotFoundError, ProviderTimeoutError, ProvisioningFailedError } from '@corral/core/contract';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OpenStackClient } from '../../client.js';
 import type { ServiceClient } from '../../common/http.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BadRequestError, NotFoundError, ProviderTimeoutError, ProvisioningFailedError } from '@corral/core';
+import { BadRequestError, NotFoundError, ProviderTimeoutError, ProvisioningFailedError } from '@corral/core/contract';
 import { PROVIDER_NAME } from '../../common/errors.js';
 import type { ServiceClient } from '../../common/http.js';
 import { pollUntilGone } from '../../common/poll.js';

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BadRequestError, ConflictError, NotFoundError } from '@corral/core';
+import { BadRequestError, ConflictError, NotFoundError } from '@corral/core/contract';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServiceClient, Transport } from '../../common/http.js';
 import { getConsoleOutput } from './requests.js';

@@ -1,4 +1,4 @@
-import { BadRequestError } from '@corral/core';
+import { BadRequestError } from '@corral/core/contract';
 import { PROVIDER_NAME } from '../../common/errors.js';
 import type { RequestOptions, ServiceClient } from '../../common/http.js';
 import { type PageOptions, paginate } from '../../common/pagination.js';
