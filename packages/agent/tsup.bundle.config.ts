@@ -78,7 +78,7 @@ export default defineConfig({
         build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'corral-stub' }));
         build.onLoad({ filter: /.*/, namespace: 'corral-stub' }, (args) => ({
           contents: `const fail = () => { throw new Error(${JSON.stringify(`${args.path} is not part of the corral-agent bundle`)}); };
-export default fail; export const Aedes = { createBroker: fail }; export const createBroker = fail;`,
+export default fail;`,
           loader: 'js',
         }));
       },
