@@ -104,7 +104,12 @@ export async function startBroker(options: StartBrokerOptions): Promise<BrokerHa
       const cn = firstOf(cert.subject?.CN);
       const ou = firstOf(cert.subject?.OU);
       const identity = cn ? identityFromCommonName(cn) : undefined;
-      if (!identity || ou !== identity.role) {
+      // Exactly what corral issues: one CN, one OU naming the CN's role, nothing else in the subject.
+      const exact =
+        Object.keys(cert.subject).every((key) => key === 'CN' || key === 'OU') &&
+        typeof cert.subject.CN === 'string' &&
+        typeof cert.subject.OU === 'string';
+      if (!identity || ou !== identity.role || !exact) {
         logger.warn({ cn, ou }, 'certificate names no corral identity');
         return done(authError('certificate names no corral identity', 5), false);
       }

@@ -102,7 +102,12 @@ export async function buildCertificate(spec: CertificateRequestSpec): Promise<Is
   const extensions: Extension[] = [];
   const isCa = spec.profile === 'ca';
   extensions.push(
-    extension(OID.basicConstraints, true, new BasicConstraints({ cA: isCa, pathLenConstraint: isCa ? 0 : undefined })),
+    // RFC 5280 4.2.1.9: pathLenConstraint only with cA TRUE (pkijs writes it whenever the key is present).
+    extension(
+      OID.basicConstraints,
+      true,
+      new BasicConstraints(isCa ? { cA: true, pathLenConstraint: 0 } : { cA: false }),
+    ),
   );
   // digitalSignature = bit 0, keyCertSign = bit 5, cRLSign = bit 6.
   extensions.push(extension(OID.keyUsage, true, keyUsageBits(isCa ? [5, 6] : [0])));
