@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs and starts the services the suites use,
-# installs the npm dependencies, builds, lints, then runs every unit and integration suite.
+# installs the npm dependencies, builds, lints, then runs every unit and integration suite on the host's Node
+# (the 20.19 floor), then the unit suites and a short end to end on Node 22 and 24 (scripts/test-node-matrix.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup/all.sh
@@ -10,3 +11,4 @@ npm run build
 bash scripts/guest-image/build.sh --agent packages/agent/dist/corral-agent.mjs
 npm run lint
 npm test
+bash scripts/test-node-matrix.sh 22 24
