@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { issueGuestCertificate } from '@corral/core';
+import { issueGuestCertificate } from '@corral/core/pki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, rawClient, startTestBroker, type TestBroker, type TestPki } from '../messaging/harness.js';
 
