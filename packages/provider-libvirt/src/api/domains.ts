@@ -32,6 +32,7 @@ export const DomainEvent = {
 const METADATA_ELEMENT = 2; // VIR_DOMAIN_METADATA_ELEMENT
 const UNDEFINE_FLAGS = 1 | 2 | 4; // MANAGED_SAVE | SNAPSHOTS_METADATA | NVRAM
 const LIST_ALL = 0;
+const START_AUTODESTROY = 2; // VIR_DOMAIN_START_AUTODESTROY
 
 export function uuidToString(uuid: Uint8Array): string {
   const hex = Buffer.from(uuid).toString('hex');
@@ -58,9 +59,12 @@ export class Domains {
     return dom;
   }
 
-  /** Starts a transient domain from XML (gone once it stops). */
-  async createTransient(xml: string, timeoutMs?: number): Promise<DomainRef> {
-    const args = { xml_desc: xml, flags: 0 };
+  /**
+   * Starts a transient domain from XML (gone once it stops). `autoDestroy`: libvirtd destroys it when this
+   * client's connection closes, however that happens (VIR_DOMAIN_START_AUTODESTROY).
+   */
+  async createTransient(xml: string, timeoutMs?: number, options: { autoDestroy?: boolean } = {}): Promise<DomainRef> {
+    const args = { xml_desc: xml, flags: options.autoDestroy ? START_AUTODESTROY : 0 };
     const { dom } = timeoutMs
       ? await this.connection.callWithTimeout('domain_create_xml', timeoutMs, args)
       : await this.connection.call('domain_create_xml', args);

@@ -14,7 +14,7 @@ import {
   type Server,
 } from '@corral/core/contract';
 import { type Logger, pino } from 'pino';
-import { probeKvm } from '../api/capabilities.js';
+import { probeKvm, removeProbeLeftovers } from '../api/capabilities.js';
 import { type DomainRef, DomainState, uuidToString } from '../api/domains.js';
 import { type Libvirt, openLibvirt } from '../api/index.js';
 import type { PoolRef } from '../api/storage.js';
@@ -35,6 +35,11 @@ import {
 import { statusFromDomainState } from './status.js';
 import { watchServer } from './watch.js';
 import { watchServers } from './watch-servers.js';
+
+/** The seed ISO, root overlay and data disk a server of this domain name may have, in that order. */
+function volumeNamesOf(domainName: string): [seed: string, disk: string, data: string] {
+  return [`${domainName}-seed.iso`, `${domainName}-disk.qcow2`, `${domainName}-data.qcow2`];
+}
 
 /** The libvirt provider: ProviderV1 plus what tests and operators need on top. */
 export interface LibvirtProvider extends ProviderV1 {
@@ -101,11 +106,29 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
         },
         { signal: closing.signal },
       );
-      client.catch(() => {
-        client = undefined;
-      });
+      client.then(
+        (lv) => void sweepProbeLeftovers(lv),
+        () => {
+          client = undefined;
+        },
+      );
     }
     return client;
+  };
+
+  // Once per provider, on its first connection: probe domains an interrupted start of ours left running.
+  let swept: Promise<void> | undefined;
+  const sweepProbeLeftovers = (lv: Libvirt): Promise<void> => {
+    swept ??= removeProbeLeftovers(lv.connection, { namePrefix: options.namePrefix }).then(
+      (removed) => {
+        if (removed.length > 0) log.warn({ removed }, 'destroyed KVM probe domains an interrupted probe left running');
+      },
+      (error: unknown) => {
+        swept = undefined;
+        log.warn({ err: (error as Error).message }, 'could not look for leftover KVM probe domains');
+      },
+    );
+    return swept;
   };
 
   const ensurePool = async (): Promise<PoolRef> => {
@@ -129,7 +152,8 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
           const volumes = await ensureImageVolumes(lv, await ensurePool(), options.namePrefix, kernelImage);
           kernelPath = volumes.kernelPath;
         }
-        const result = await probeKvm(lv.connection, { kernelPath });
+        await sweepProbeLeftovers(lv);
+        const result = await probeKvm(lv.connection, { kernelPath, namePrefix: options.namePrefix });
         if (result.usable) {
           log.info({ elapsedMs: result.elapsedMs }, 'KVM works: servers get domain type kvm');
           return 'kvm' as const;
@@ -279,9 +303,7 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
     // The name derives from the idempotency key: a second process racing on the same key collides on it.
     const suffix = createHash('sha256').update(req.idempotencyKey).digest('hex').slice(0, 10);
     const domainName = `${options.namePrefix}${req.name}-${suffix}`.slice(0, 200);
-    const seedVolume = `${domainName}-seed.iso`;
-    const diskVolume = `${domainName}-disk.qcow2`;
-    const dataVolume = `${domainName}-data.qcow2`;
+    const [seedVolume, diskVolume, dataVolume] = volumeNamesOf(domainName);
     const made: string[] = [];
     const record: ServerRecord = {
       name: req.name,
@@ -471,17 +493,15 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
               if (!(error instanceof LibvirtError && (error.code === 55 || error.code === 42))) throw error;
             });
           }
+          // The domain is the record of what the server owns: it goes last, so a delete cut off at any point
+          // finds it again and finishes (undefining first would strand the seed ISO, which holds the guest's
+          // private key, and the console log with nothing left to name them).
+          const names = new Set([...record.volumes, ...volumeNamesOf(dom.name)]);
+          await deleteVolumes(lv, [...names]);
+          if (local) await rm(consoleLogFor(dom.name), { force: true });
           await lv.domains.undefine(dom).catch((error: unknown) => {
             if (!(error instanceof LibvirtError && error.code === 42)) throw error;
           });
-          // Every volume recorded for it, and any other volume carrying its name (belt and braces).
-          const poolRef = await ensurePool();
-          const names = new Set(record.volumes);
-          for (const vol of await lv.storage.listVolumes(poolRef)) {
-            if (vol.name.startsWith(`${dom.name}-`)) names.add(vol.name);
-          }
-          await deleteVolumes(lv, [...names]);
-          if (local) await rm(consoleLogFor(dom.name), { force: true }).catch(() => {});
           log.info({ server: dom.name, volumes: names.size }, 'server deleted');
         },
         callOptions,
