@@ -46,7 +46,6 @@ const provider = createLibvirtProvider({
 let armed = config.killAfter !== undefined && config.killAfter.onDelete !== true;
 let seen = 0;
 const connection = (await provider.libvirt()).connection;
-type AnyCall = (procedure: string, ...args: unknown[]) => Promise<unknown>;
 async function stopIfKillPoint(procedure: string, args: unknown[]): Promise<void> {
   const point = config.killAfter;
   if (!armed || point === undefined || procedure !== point.procedure || ++seen !== point.count) return;
@@ -55,22 +54,17 @@ async function stopIfKillPoint(procedure: string, args: unknown[]): Promise<void
   say(`AT ${procedure} ${what ?? ''}`);
   await new Promise(() => undefined);
 }
-const call = connection.call.bind(connection) as AnyCall;
-connection.call = (async (procedure: string, ...args: unknown[]) => {
-  const result = await call(procedure, ...args);
-  await stopIfKillPoint(procedure, args);
-  return result;
-}) as typeof connection.call;
-const callWithTimeout = connection.callWithTimeout.bind(connection) as (
+// Every call (call, callWithTimeout, withSignal(...)) goes through callWith.
+const callWith = connection.callWith.bind(connection) as (
   procedure: string,
-  timeoutMs: number,
+  options: unknown,
   ...args: unknown[]
 ) => Promise<unknown>;
-connection.callWithTimeout = (async (procedure: string, timeoutMs: number, ...args: unknown[]) => {
-  const result = await callWithTimeout(procedure, timeoutMs, ...args);
+connection.callWith = (async (procedure: string, options: unknown, ...args: unknown[]) => {
+  const result = await callWith(procedure, options, ...args);
   await stopIfKillPoint(procedure, args);
   return result;
-}) as typeof connection.callWithTimeout;
+}) as typeof connection.callWith;
 
 if (config.probeOnly) {
   say('READY');
