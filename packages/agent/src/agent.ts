@@ -21,6 +21,7 @@ import { compactWhenIdle } from './memory.js';
 import { createManager } from './registry.js';
 import { Dispatcher, type Notify } from './rpc/dispatcher.js';
 import type { Timeline } from './timeline.js';
+import { DataVolume } from './volume/volume.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -41,6 +42,7 @@ export class Agent {
   private manager: DatastoreManager | undefined;
   private dispatcher: Dispatcher | undefined;
   private journal: Journal | undefined;
+  private volume: DataVolume | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sentFirst = false;
   private beating: Promise<void> | undefined;
@@ -66,6 +68,17 @@ export class Agent {
     try {
       const dir = join(config.stateDir, config.datastore.manager);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // The data volume is mounted on the manager's directory. A rebooted guest finds it again here, before
+      // the manager reads its state, so a prepared datastore restarts from the volume by itself.
+      this.volume = new DataVolume({
+        instanceId: config.instanceId,
+        mountPoint: dir,
+        stateDir: config.stateDir,
+        logger: logger.child({ component: 'volume' }),
+      });
+      await this.volume.resume().catch((error: unknown) => {
+        logger.error({ err: (error as Error).message }, 'data volume found but not mounted');
+      });
       this.manager = await createManager(
         config.datastore.manager,
         {
@@ -94,6 +107,7 @@ export class Agent {
       stateDir: config.stateDir,
       logger,
       notify: this.notify,
+      ...(this.volume ? { volume: this.volume } : {}),
     });
 
     const identity = await resolveIdentity(config, logger);
@@ -178,13 +192,14 @@ export class Agent {
     const dispatcher = this.dispatcher;
     if (!transport || !dispatcher || !transport.connected) return;
     const report = await dispatcher.status();
+    const volume = await this.volume?.stats().catch(() => undefined);
     const first = !this.sentFirst;
     this.sentFirst = true;
     try {
       await transport.cast(
         conductorTopic(this.config.guestId),
         'heartbeat',
-        heartbeatArgs(this.config.instanceId, report, first),
+        heartbeatArgs(this.config.instanceId, report, first, volume),
         {
           ttlMs: Math.max(30_000, this.config.heartbeatIntervalSeconds * 3000),
         },

@@ -10,7 +10,13 @@ export type AgentErrorCode =
   | 'UNSUPPORTED'
   | 'REQUEST_INTERRUPTED'
   | 'BROKER_UNREACHABLE'
-  | 'ENROLMENT_FAILED';
+  | 'ENROLMENT_FAILED'
+  /** The data volume: not attached (no device with its serial), smaller than asked, foreign, or not mountable. */
+  | 'VOLUME_MISSING'
+  | 'VOLUME_WRONG_SIZE'
+  | 'VOLUME_FOREIGN'
+  | 'VOLUME_MOUNT_FAILED'
+  | 'VOLUME_RESIZE_FAILED';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';

@@ -20,3 +20,4 @@ export { Dispatcher, type DispatcherDeps, type Notify } from './rpc/dispatcher.j
 export { isJournaled, READ_ONLY_METHODS } from './rpc/methods.js';
 export { pageByName } from './rpc/paging.js';
 export { VERSION } from './version.js';
+export * from './volume/index.js';

@@ -17,6 +17,13 @@ const LifecycleSchema = z.object({
   phase: z.enum(['new', 'building', 'prepared', 'failed']),
   /** What the operator asked for last: a datastore that is down while `running` is wanted has crashed. */
   desired: z.enum(['running', 'stopped']),
+  /**
+   * A stop that says nothing about reboots (Trove's stop_db with do_not_start_on_reboot false, as the reboot
+   * flow sends it) still starts the datastore at the next boot: its data lives on the volume, the guest comes back.
+   */
+  startOnBoot: z.boolean().optional(),
+  /** The kernel's boot id when it was stopped: an agent restart in the same boot leaves it stopped. */
+  stoppedInBoot: z.string().optional(),
   error: z.string().optional(),
 });
 type Lifecycle = z.infer<typeof LifecycleSchema>;
@@ -56,6 +63,10 @@ export abstract class BaseManager implements DatastoreManager {
       // control plane, which saw the new boot, sends a new prepare (a manager's doPrepare starts from nothing).
       this.save({ ...this.lifecycle, phase: 'failed', error: 'prepare was interrupted by an agent restart' });
     }
+    const { phase, desired, startOnBoot, stoppedInBoot } = this.lifecycle;
+    if (phase === 'prepared' && desired === 'stopped' && startOnBoot && stoppedInBoot !== kernelBootId()) {
+      this.save({ phase: 'prepared', desired: 'running' });
+    }
     if (this.lifecycle.phase === 'prepared' && this.lifecycle.desired === 'running') {
       if ((await this.checkHealth()) === 'down') {
         this.context.logger.info({ manager: this.name }, 'datastore prepared but not running: starting it');
@@ -93,16 +104,22 @@ export abstract class BaseManager implements DatastoreManager {
 
   async start(): Promise<StatusReport> {
     this.requirePrepared();
-    this.save({ ...this.lifecycle, desired: 'running' });
+    this.save({ phase: this.lifecycle.phase, desired: 'running' });
     await this.startDatastore();
     this.context.statusChanged();
     return this.status();
   }
 
-  async stop(): Promise<StatusReport> {
+  async stop(options: { doNotStartOnReboot?: boolean } = {}): Promise<StatusReport> {
     this.requirePrepared();
     // Saved first, so the exit the probe sees next is a SHUTDOWN and not a crash.
-    this.save({ ...this.lifecycle, desired: 'stopped' });
+    const bootId = kernelBootId();
+    this.save({
+      phase: this.lifecycle.phase,
+      desired: 'stopped',
+      startOnBoot: options.doNotStartOnReboot !== true && bootId !== undefined,
+      ...(bootId !== undefined ? { stoppedInBoot: bootId } : {}),
+    });
     await this.stopDatastore();
     this.context.statusChanged();
     return this.status();
@@ -113,7 +130,7 @@ export abstract class BaseManager implements DatastoreManager {
     this.restarting = true;
     this.context.statusChanged();
     try {
-      this.save({ ...this.lifecycle, desired: 'running' });
+      this.save({ phase: this.lifecycle.phase, desired: 'running' });
       await this.stopDatastore();
       await this.startDatastore();
     } finally {
@@ -201,6 +218,15 @@ export abstract class BaseManager implements DatastoreManager {
     const tmp = `${this.lifecyclePath}.tmp`;
     writeFileSync(tmp, JSON.stringify(lifecycle), { mode: 0o600 });
     renameSync(tmp, this.lifecyclePath);
+  }
+}
+
+/** Linux's id of the running boot; undefined where there is none (then a stop holds across restarts). */
+function kernelBootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 

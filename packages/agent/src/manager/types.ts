@@ -64,7 +64,8 @@ export interface DatastoreManager {
   init(): Promise<void>;
   prepare(request: PrepareRequest): Promise<StatusReport>;
   start(): Promise<StatusReport>;
-  stop(): Promise<StatusReport>;
+  /** `doNotStartOnReboot`: stay stopped after a reboot too (otherwise the next boot starts it again). */
+  stop(options?: { doNotStartOnReboot?: boolean }): Promise<StatusReport>;
   restart(): Promise<StatusReport>;
   status(): Promise<StatusReport>;
   listDatabases(): Promise<Array<{ name: string }>>;

@@ -4,6 +4,7 @@ import { AgentError, errorPayload } from '../errors.js';
 import type { Journal, Outcome } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import type { DatastoreManager, StatusReport } from '../manager/types.js';
+import type { DataVolume } from '../volume/volume.js';
 import { isJournaled } from './methods.js';
 import { pageByName } from './paging.js';
 
@@ -21,7 +22,12 @@ export interface DispatcherDeps {
   stateDir: string;
   logger: Logger;
   notify: Notify;
+  /** The data volume (mounted where the manager keeps its data once prepare found it). */
+  volume?: DataVolume;
 }
+
+/** Service statuses of a datastore that was prepared already (on a volume found again). */
+const PREPARED_STATUSES = new Set(['HEALTHY', 'RUNNING', 'RESTARTING', 'SHUTDOWN', 'CRASHED']);
 
 /**
  * Runs the guest contract's methods against the manager. Methods that change something go through the
@@ -32,6 +38,8 @@ export interface DispatcherDeps {
  */
 export class Dispatcher {
   private readonly inflight = new Map<string, Promise<Outcome>>();
+  /** Why the data volume could not be used: the service is FAILED with it until a prepare succeeds. */
+  private volumeError: string | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -83,6 +91,7 @@ export class Dispatcher {
 
   /** The service status: the manager's probe, or FAILED naming why there is no manager. */
   async status(): Promise<StatusReport> {
+    if (this.volumeError !== undefined) return { status: 'FAILED', detail: this.volumeError };
     if (!this.deps.manager) {
       return { status: 'FAILED', detail: this.deps.managerError?.message ?? 'no datastore manager' };
     }
@@ -110,6 +119,36 @@ export class Dispatcher {
     else notify('notify_error', { instanceId, requestId, method, error: outcome.error });
   }
 
+  /**
+   * Mounts the data volume where the manager keeps its data, before prepare writes anything. A volume that
+   * already holds this instance's prepared datastore (a prepare sent again after a reboot, a rebuild) is
+   * started as it is, never prepared over: 'prepared'.
+   */
+  private async attachVolume(
+    spec: NonNullable<ParsedGuestMethodArgs<'prepare'>['volume']>,
+  ): Promise<'prepared' | 'new'> {
+    const volume = this.deps.volume;
+    if (volume === undefined) throw new AgentError('VOLUME_MISSING', 'this agent has no data volume support');
+    let how: 'formatted' | 'reused';
+    try {
+      how = await volume.attach(spec);
+      this.volumeError = undefined;
+    } catch (error) {
+      this.volumeError = errorPayload(error).message;
+      throw error;
+    }
+    if (how === 'formatted') return 'new';
+    const manager = this.manager();
+    await manager.init();
+    const report = await manager.status();
+    if (!PREPARED_STATUSES.has(report.status)) return 'new';
+    this.deps.logger.info(
+      { status: report.status },
+      'the data volume holds a prepared datastore: started, not prepared again',
+    );
+    return 'prepared';
+  }
+
   private manager(): DatastoreManager {
     if (this.deps.manager) return this.deps.manager;
     throw this.deps.managerError ?? new AgentError('UNKNOWN_MANAGER', 'no datastore manager');
@@ -121,6 +160,8 @@ export class Dispatcher {
         return true;
       case 'get_filesystem_stats': {
         const args = raw as ParsedGuestMethodArgs<'get_filesystem_stats'>;
+        const volumeStats = args.fsPath === undefined ? await this.deps.volume?.stats() : undefined;
+        if (volumeStats !== undefined) return volumeStats;
         const mountPoint = args.fsPath ?? this.deps.stateDir;
         const stats = await statfs(mountPoint);
         const totalBytes = stats.blocks * stats.bsize;
@@ -139,6 +180,8 @@ export class Dispatcher {
             `datastore.manager: prepare asks for "${args.datastore.manager}" but this agent runs "${this.deps.managerName}"`,
           );
         }
+        const volume = args.volume ?? null;
+        if (volume !== null && (await this.attachVolume(volume)) === 'prepared') return null;
         await this.manager().prepare({
           databases: args.databases,
           users: args.users.map((user) => ({ ...user })),
@@ -147,11 +190,19 @@ export class Dispatcher {
         });
         return null;
       }
+      case 'resize_fs': {
+        const volume = this.deps.volume;
+        if (volume === undefined || !volume.mounted)
+          throw new AgentError('VOLUME_MISSING', 'no data volume is mounted');
+        return volume.grow((raw as ParsedGuestMethodArgs<'resize_fs'>).volume);
+      }
       case 'restart':
         await this.manager().restart();
         return null;
       case 'stop_db':
-        await this.manager().stop();
+        await this.manager().stop({
+          doNotStartOnReboot: (raw as ParsedGuestMethodArgs<'stop_db'>).doNotStartOnReboot === true,
+        });
         return null;
       case 'start_db':
         await this.manager().start();

@@ -71,6 +71,20 @@ const Paging = {
 /** Nothing to return; the handler resolves with null. */
 const Done = z.null();
 
+/**
+ * A data volume as the guest is told about it: the identity the provider gave the disk (libvirt's `<serial>`,
+ * Nova's volume id, which the guest sees cut to virtio's 20 bytes), never a device name, and its size.
+ */
+export const VolumeSpecSchema = z.object({
+  serial: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-"'),
+  sizeGb: z.number().int().positive().max(16_384),
+});
+export type VolumeSpec = z.infer<typeof VolumeSpecSchema>;
+
 export const PrepareArgsSchema = z.object({
   ...base,
   datastore: z.object({
@@ -91,16 +105,16 @@ export const PrepareArgsSchema = z.object({
     .default(null),
   /** Set the datastore's root/admin password to this; null leaves root disabled. */
   rootPassword: Password.nullable().default(null),
-  /** The data volume, when the instance has one. */
-  volume: z
-    .object({ devicePath: z.string().min(1), mountPoint: z.string().min(1) })
-    .nullable()
-    .default(null),
+  /** The data volume, when the instance has one: the agent finds, formats (once), mounts and measures it. */
+  volume: VolumeSpecSchema.nullable().default(null),
 });
 export type PrepareArgs = z.input<typeof PrepareArgsSchema>;
 
 export const FilesystemStatsSchema = z.object({
   mountPoint: z.string(),
+  /** The data volume's block device and its size, when the stats are the volume's. */
+  device: z.string().optional(),
+  deviceBytes: z.number().int().nonnegative().optional(),
   totalBytes: z.number().int().nonnegative(),
   usedBytes: z.number().int().nonnegative(),
   freeBytes: z.number().int().nonnegative(),
@@ -166,6 +180,12 @@ export const guestMethods = {
     FilesystemStatsSchema,
     'fast',
     'Size and use of the datastore’s filesystem.',
+  ),
+  resize_fs: call(
+    z.object({ ...base, volume: VolumeSpecSchema }),
+    FilesystemStatsSchema,
+    'slow',
+    'Grow the data volume’s filesystem online to the (already grown) device’s size.',
   ),
   list_databases: call(
     z.object({ ...base, ...Paging }),

@@ -212,10 +212,21 @@ export class InstanceService {
     );
   }
 
-  /** Reboots the server, then waits for the guest (Trove's `reboot`). */
-  async reboot(id: string, options: { requestId?: string } = {}): Promise<InstanceView> {
+  /**
+   * Reboots the server, then waits for the guest (Trove's `reboot`). `hard` powers it off and on (Nova's
+   * HARD reboot, libvirt's destroy + start) instead of asking the guest to restart.
+   */
+  async reboot(id: string, options: { requestId?: string; hard?: boolean } = {}): Promise<InstanceView> {
     const instance = await this.#loadIdle(id, 'reboot');
-    return this.#startTask(instance, 'reboot', {}, 'REBOOTING', options.requestId, {}, (c) => assertIdle(c, 'reboot'));
+    return this.#startTask(
+      instance,
+      'reboot',
+      { hard: options.hard === true },
+      'REBOOTING',
+      options.requestId,
+      {},
+      (c) => assertIdle(c, 'reboot'),
+    );
   }
 
   /** Moves the server to another flavor (Trove's `resize_flavor`). */

@@ -69,6 +69,18 @@ export const CreateServerRequestSchema = z.object({
 export type CreateServerRequest = z.input<typeof CreateServerRequestSchema>;
 export type ParsedCreateServerRequest = z.output<typeof CreateServerRequestSchema>;
 
+/**
+ * A data volume attached to a server: the provider's id for it, and the serial the guest sees on the disk
+ * (libvirt's `<serial>`; Nova passes the Cinder volume id, of which virtio keeps 20 bytes). The agent finds
+ * the disk by that serial, never by its position.
+ */
+export const ServerVolumeSchema = z.object({
+  id: z.string(),
+  serial: z.string(),
+  sizeGb: z.number().int().positive().optional(),
+});
+export type ServerVolume = z.output<typeof ServerVolumeSchema>;
+
 export const ServerSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -82,6 +94,8 @@ export const ServerSchema = z.object({
   addresses: z.record(z.string(), z.array(z.string())).default({}),
   metadata: z.record(z.string(), z.string()).default({}),
   createdAt: z.string().optional(),
+  /** Data volumes attached to it (not the root disk or a config drive). */
+  volumes: z.array(ServerVolumeSchema).optional(),
 });
 export type Server = z.output<typeof ServerSchema>;
 

@@ -184,6 +184,9 @@ export class FakeProvider implements ProviderV1 {
         addresses: { private: [`10.0.0.${(this.servers.size % 250) + 2}`] },
         metadata: parsed.metadata,
         createdAt: new Date(this.clock()).toISOString(),
+        ...(parsed.volumeSizeGb
+          ? { volumes: [{ id: `volume-${id}`, serial: `fake-${id.slice(0, 15)}`, sizeGb: parsed.volumeSizeGb }] }
+          : {}),
       },
       userData: parsed.bootstrap.userData,
       settlesAt: parsed.name.includes('stuck') ? null : this.clock() + this.buildTime(parsed.name),

@@ -12,6 +12,8 @@ export interface DomainSpec {
   boot: { kind: 'kernel'; kernelPath: string; initrdPath: string; cmdline: string } | { kind: 'disk'; volume: string };
   seedVolume: string;
   dataVolume?: string;
+  /** The data disk's `<serial>`: how the guest agent finds it (virtio keeps 20 bytes). */
+  dataSerial?: string;
   cdromBus: 'scsi' | 'sata' | 'ide';
   consoleLogPath: string;
 }
@@ -37,7 +39,9 @@ export function buildDomainXml(spec: DomainSpec): string {
   if (spec.dataVolume) {
     disks.push(
       `<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>` +
-        `<source pool='${escapeXml(spec.pool)}' volume='${escapeXml(spec.dataVolume)}'/><target dev='vdb' bus='virtio'/></disk>`,
+        `<source pool='${escapeXml(spec.pool)}' volume='${escapeXml(spec.dataVolume)}'/><target dev='vdb' bus='virtio'/>` +
+        (spec.dataSerial ? `<serial>${escapeXml(spec.dataSerial)}</serial>` : '') +
+        `</disk>`,
     );
   }
   const cdromTarget = { scsi: "dev='sda' bus='scsi'", sata: "dev='sda' bus='sata'", ide: "dev='hdc' bus='ide'" }[

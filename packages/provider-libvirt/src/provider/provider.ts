@@ -22,6 +22,7 @@ import { buildNoCloudSeed } from '../iso/nocloud.js';
 import { untilAborted } from '../rpc/abort.js';
 import { LibvirtError } from '../rpc/errors.js';
 import { parseLibvirtUri } from '../rpc/uri.js';
+import { DATA_VOLUME_SUFFIX, dataSerialOf } from './data-volume.js';
 import { buildDomainXml, resizeDomainXml } from './domain-xml.js';
 import { PROVIDER_NAME, toProviderError } from './errors.js';
 import { ensureImageVolumes } from './images.js';
@@ -38,7 +39,7 @@ import { watchServers } from './watch-servers.js';
 
 /** The seed ISO, root overlay and data disk a server of this domain name may have, in that order. */
 function volumeNamesOf(domainName: string): [seed: string, disk: string, data: string] {
-  return [`${domainName}-seed.iso`, `${domainName}-disk.qcow2`, `${domainName}-data.qcow2`];
+  return [`${domainName}-seed.iso`, `${domainName}-disk.qcow2`, `${domainName}${DATA_VOLUME_SUFFIX}`];
 }
 
 /** The libvirt provider: ProviderV1 plus what tests and operators need on top. */
@@ -198,6 +199,9 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
       addresses: status === 'ACTIVE' ? { user: ['10.0.2.15'] } : {},
       metadata: record.metadata,
       createdAt: record.createdAt,
+      volumes: record.volumes
+        .filter((volume) => volume.endsWith(DATA_VOLUME_SUFFIX))
+        .map((volume) => ({ id: volume, serial: dataSerialOf(volume) })),
     };
   };
 
@@ -360,6 +364,7 @@ export function createLibvirtProvider(input: LibvirtProviderOptions = {}): Libvi
             : { kind: 'disk', volume: diskVolume },
         seedVolume,
         dataVolume: req.volumeSizeGb ? dataVolume : undefined,
+        dataSerial: req.volumeSizeGb ? dataSerialOf(dataVolume) : undefined,
         cdromBus: options.cdromBus,
         consoleLogPath,
       });

@@ -39,6 +39,11 @@ export function toServer(server: NovaServer): Server {
     addresses,
     metadata: server.metadata,
     createdAt: server.created,
+    // Nova hands the guest each Cinder volume's id as the virtio serial, which keeps its first 20 bytes.
+    volumes: (server['os-extended-volumes:volumes_attached'] ?? []).map((volume) => ({
+      id: volume.id,
+      serial: volume.id.slice(0, 20),
+    })),
   };
 }
 

@@ -369,7 +369,8 @@ export class PostgresManager extends BaseManager {
       user: SUPERUSER,
       password: this.adminPassword(),
       database,
-      connectionTimeoutMillis: 3000,
+      // SCRAM's key stretching runs on an emulated CPU in a TCG guest: seconds, not milliseconds, on a busy host.
+      connectionTimeoutMillis: 20_000,
       query_timeout: 30_000,
     });
     // A server going away mid-query emits 'error' on the client; the awaited call rejects anyway.

@@ -67,14 +67,33 @@ async function ensureBootstrap(ctx: Ctx): Promise<Bootstrap> {
 }
 
 async function prepareArgs(ctx: Ctx, instance: FlowInstance): Promise<PrepareArgs> {
-  const flavors = await ctx.deps.provider(instance.provider).listFlavors({ signal: ctx.signal });
+  const provider = ctx.deps.provider(instance.provider);
+  const flavors = await provider.listFlavors({ signal: ctx.signal });
   const flavor = flavors.find((f) => f.id === instance.flavor || f.name === instance.flavor);
   return {
     datastore: instance.datastore,
     memoryMb: flavor?.ramMb ?? 1024,
     overrides: instance.configuration as PrepareArgs['overrides'],
-    volume: instance.volumeSizeGb ? { devicePath: '/dev/vdb', mountPoint: '/var/lib/corral/data' } : null,
+    volume: instance.volumeSizeGb ? await dataVolumeSpec(ctx, instance, instance.volumeSizeGb) : null,
   };
+}
+
+/** The data volume as the guest must find it: by the serial the provider gave it (read from the server). */
+export async function dataVolumeSpec(
+  ctx: Ctx,
+  instance: FlowInstance,
+  sizeGb: number,
+): Promise<NonNullable<PrepareArgs['volume']>> {
+  const serverId = typeof ctx.data.serverId === 'string' ? ctx.data.serverId : instance.serverId;
+  if (!serverId) throw new StepError('the instance has no server yet: its data volume cannot be named');
+  const server = await ctx.deps.provider(instance.provider).getServer(serverId, { signal: ctx.signal });
+  const volume = server.volumes?.[0];
+  if (volume === undefined) {
+    throw new StepError(`the provider reports no data volume on server ${serverId}`, {
+      taskStatus: 'BUILDING_ERROR_VOLUME',
+    });
+  }
+  return { serial: volume.serial, sizeGb };
 }
 
 /** Statuses of a guest that has not been prepared (or whose prepare was cut off by its restart). */

@@ -17,7 +17,9 @@ export const rebootFlow: Flow<FlowDeps> = {
       async run(ctx: Ctx) {
         const instance = await loadInstance(ctx);
         if (!instance.serverId) throw new StepError('the instance has no server to reboot');
-        await ctx.deps.provider(instance.provider).rebootServer(instance.serverId, { signal: ctx.signal });
+        await ctx.deps
+          .provider(instance.provider)
+          .rebootServer(instance.serverId, { hard: ctx.params.hard === true, signal: ctx.signal });
         return undefined;
       },
     },
