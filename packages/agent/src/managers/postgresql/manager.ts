@@ -41,6 +41,7 @@ export const PostgresOptionsSchema = z.object({
 export type PostgresOptions = z.infer<typeof PostgresOptionsSchema>;
 
 const SUPERUSER = 'postgres';
+const INITDB_TIMEOUT_MS = 600_000;
 const ROOT_USER = 'root';
 
 /**
@@ -125,7 +126,8 @@ export class PostgresManager extends BaseManager {
         ],
         {
           cwd: this.context.dir,
-          timeout: 120_000,
+          // Under emulation on a busy host initdb takes minutes (it writes and fsyncs a whole cluster).
+          timeout: INITDB_TIMEOUT_MS,
           ...(this.runAs ?? {}),
           env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
         },
@@ -136,6 +138,9 @@ export class PostgresManager extends BaseManager {
         .split('\n')
         .slice(-3)
         .join(' | ');
+      if ((error as { killed?: boolean }).killed) {
+        throw new AgentError('DATASTORE_FAILED', `initdb did not finish within ${INITDB_TIMEOUT_MS / 1000} s`);
+      }
       throw new AgentError('DATASTORE_FAILED', `initdb failed: ${stderr || (error as Error).message}`);
     } finally {
       rmSync(pwfile, { force: true });
