@@ -6,6 +6,10 @@
  * - time to ACTIVE: the whole control plane (embedded aedes with mTLS, SQLite) creating a redis instance,
  *   from `instances.create()` to ACTIVE (boot + agent start + TLS connect + prepare + redis up + heartbeat).
  *
+ * - PostgreSQL's time to ACTIVE beside it: the postgresql variant of the micro image
+ *   (`build.sh --variant postgresql`), flavor corral.medium, a 1 GiB data volume the agent formats and mounts,
+ *   initdb on it. Skipped (and said so) when that image is not built.
+ *
  * The ratio is what corral adds on top of booting. Needs libvirtd and the guest image (scripts/test.sh makes
  * both). Runs `rounds` of each, one VM at a time, and deletes every VM it made.
  *
@@ -14,15 +18,19 @@
  * `corral-guest:` lines, the agent's `timeline:` lines), put on the host's clock by the one event both sides
  * see: the prepare cast (host) and its arrival (guest), one loopback broker hop apart.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startEmbeddedControlPlane } from '@corral/core';
+import { DatastoreCatalog, defaultDatastores, startEmbeddedControlPlane } from '@corral/core';
 import { corralGuestImage, createLibvirtProvider } from '@corral/provider-libvirt';
 import pino from 'pino';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const imageDir = resolve(import.meta.dirname, '..', '.cache', 'guest-image');
+const postgresImageDir = join(imageDir, 'postgresql');
+const POSTGRES_IMAGE = 'corral-guest-postgresql';
+const withPostgres = existsSync(join(postgresImageDir, 'initrd.img'));
 /** The host's log lines (control plane and provider), kept for the timeline. */
 const hostLog: { time: number; msg: string; step?: string }[] = [];
 const logger = pino(
@@ -37,7 +45,10 @@ const logger = pino(
 );
 const provider = createLibvirtProvider({
   namePrefix: 'corral-bench-',
-  images: [corralGuestImage(imageDir)],
+  images: [
+    corralGuestImage(imageDir),
+    ...(withPostgres ? [corralGuestImage(postgresImageDir, { name: POSTGRES_IMAGE })] : []),
+  ],
   cdromBus: 'sata',
   logger,
 });
@@ -118,11 +129,21 @@ async function readConsoleUntil(serverId: string, text: string): Promise<string>
   }
 }
 
-async function toActive(round: number): Promise<number> {
+/** The default catalog with PostgreSQL on its own image variant. */
+const datastores = new DatastoreCatalog(
+  defaultDatastores().map((datastore) =>
+    datastore.name === 'postgresql'
+      ? { ...datastore, versions: datastore.versions.map((v) => ({ ...v, images: { libvirt: POSTGRES_IMAGE } })) }
+      : datastore,
+  ),
+);
+
+async function toActive(round: number, kind: 'redis' | 'postgresql' = 'redis'): Promise<number> {
   const stateDir = await mkdtemp(join(tmpdir(), 'corral-bench-'));
   const embedded = await startEmbeddedControlPlane({
     stateDir,
     providers: { libvirt: provider },
+    datastores,
     logger,
     controlPlane: { heartbeat: { intervalSeconds: 5 } },
   });
@@ -130,10 +151,11 @@ async function toActive(round: number): Promise<number> {
     const { instances } = embedded.controlPlane;
     const started = Date.now();
     const created = await instances.create({
-      name: `active-${round}`,
+      name: `active-${kind}-${round}`,
       provider: 'libvirt',
-      flavor: 'corral.small',
-      datastore: { type: 'redis', version: '7' },
+      ...(kind === 'redis'
+        ? { flavor: 'corral.small', datastore: { type: 'redis', version: '7' } }
+        : { flavor: 'corral.medium', volumeSizeGb: 1, datastore: { type: 'postgresql', version: '15' } }),
     });
     const accepted = Date.now();
     const view = await instances.waitFor(created.id, (v) => v.status === 'ACTIVE' || v.status === 'ERROR', {
@@ -143,11 +165,13 @@ async function toActive(round: number): Promise<number> {
     const seconds = (active - started) / 1000;
     if (view.status !== 'ACTIVE') throw new Error(`instance ended ${view.status}: ${view.fault?.message}`);
     const console = view.serverId ? await readConsoleUntil(view.serverId, 'timeline: HEALTHY heartbeat sent') : '';
-    lastTimeline = timelineOf(
-      started,
-      { 'host: create accepted': accepted, ...hostSteps(started, active), 'host: ACTIVE visible': active },
-      guestSteps(console),
-    );
+    // The timeline explains redis's create (the anchor row); PostgreSQL's is its own row.
+    if (kind === 'redis')
+      lastTimeline = timelineOf(
+        started,
+        { 'host: create accepted': accepted, ...hostSteps(started, active), 'host: ACTIVE visible': active },
+        guestSteps(console),
+      );
     await instances.delete(created.id);
     await instances.waitFor(created.id, (v) => v.status === 'DELETED' || v.status === 'ERROR', { timeoutMs: 180_000 });
     return seconds;
@@ -161,9 +185,11 @@ async function toActive(round: number): Promise<number> {
 await bareBoot(0);
 const bare: number[] = [];
 const active: number[] = [];
+const postgresActive: number[] = [];
 for (let round = 1; round <= rounds; round++) {
   bare.push(await bareBoot(round));
   active.push(await toActive(round));
+  if (withPostgres) postgresActive.push(await toActive(round, 'postgresql'));
 }
 await provider.close?.();
 const result = {
@@ -173,5 +199,10 @@ const result = {
   timeToActiveSeconds: { median: median(active), all: active },
   ratioActiveToBareBoot: median(active) / median(bare),
   timeline: lastTimeline,
+  ...(withPostgres
+    ? { postgresqlWithVolumeTimeToActiveSeconds: { median: median(postgresActive), all: postgresActive } }
+    : {
+        postgresql: 'skipped: build the postgresql image variant (scripts/guest-image/build.sh --variant postgresql)',
+      }),
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
