@@ -9,6 +9,8 @@ npm ci --no-audit --no-fund
 npm run build
 # The micro guest image (kernel + initramfs with the agent bundle just built) for the real-VM suites.
 bash scripts/guest-image/build.sh --agent packages/agent/dist/corral-agent.mjs
+# Its postgresql variant (test/e2e/postgresql-volume.test.ts, the bench's PostgreSQL row); shares the package cache.
+bash scripts/guest-image/build.sh --variant postgresql --agent packages/agent/dist/corral-agent.mjs
 npm run lint
 npm test
 bash scripts/test-node-matrix.sh 22 24
