@@ -218,26 +218,30 @@ describe('PostgreSQL on a data volume in a real VM', () => {
     'makes a database and a user through the agent; psql on the host writes and reads rows',
     async () => {
       expect(instance?.status).toBe('ACTIVE');
+      // Casts run side by side in the agent: the database must exist before a user is granted it.
+      const waitListed = async (method: 'list_databases' | 'list_users', found: (result: unknown) => boolean) => {
+        for (let attempt = 0; ; attempt++) {
+          const result = await guest.call(instance.id, method, {}, { timeoutMs: 30_000, requestId: requestId(method) });
+          if (found(result)) return;
+          expect(attempt, `${method}: ${JSON.stringify(result)}`).toBeLessThan(120);
+          await new Promise((done) => setTimeout(done, 500));
+        }
+      };
       await guest.cast(instance.id, 'create_database', { databases: [{ name: 'appdb' }] }, requestId('db'));
+      await waitListed('list_databases', (result) =>
+        (result as { databases: { name: string }[] }).databases.some((db) => db.name === 'appdb'),
+      );
       await guest.cast(
         instance.id,
         'create_user',
         { users: [{ ...USER, databases: [{ name: 'appdb' }] }] },
         requestId('user'),
       );
-      for (let attempt = 0; ; attempt++) {
-        const listed = (await guest.call(
-          instance.id,
-          'list_users',
-          {},
-          { timeoutMs: 30_000, requestId: requestId('lu') },
-        )) as {
-          users: { name: string; databases: string[] }[];
-        };
-        if (listed.users.some((user) => user.name === USER.name && user.databases.includes('appdb'))) break;
-        expect(attempt).toBeLessThan(60);
-        await new Promise((done) => setTimeout(done, 500));
-      }
+      await waitListed('list_users', (result) =>
+        (result as { users: { name: string; databases: string[] }[] }).users.some(
+          (user) => user.name === USER.name && user.databases.includes('appdb'),
+        ),
+      );
       await forward();
       await psql(
         'CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, $$before reboots$$)',
