@@ -272,7 +272,12 @@ describe('PostgreSQL on a data volume in a real VM', () => {
       await instances.waitFor(instance.id, (v) => v.status !== 'ACTIVE', { timeoutMs: 60_000 });
       const restarted = Date.now();
       await virsh('start', instance.serverId!);
-      await waitActive('virsh destroy/start', restarted);
+      // Until the guest's first heartbeat the composite status may pass through ERROR (a running server whose
+      // guest last said it was going away): wait for ACTIVE itself, not for the first settled status.
+      const back = await instances.waitFor(instance.id, (v) => v.status === 'ACTIVE' && v.updatedAt > restarted, {
+        timeoutMs: 8 * 60_000,
+      });
+      expect(back.serviceStatus).toBe('HEALTHY');
       await forward();
       expect(await psqlOnceUp('SELECT body FROM notes ORDER BY id')).toBe(
         'before reboots\nafter soft reboot\nafter hard reboot',
