@@ -23,6 +23,9 @@ import { Dispatcher, type Notify } from './rpc/dispatcher.js';
 import type { Timeline } from './timeline.js';
 import { DataVolume } from './volume/volume.js';
 
+/** How long `stop()` waits for requests under way to finish before it closes the journal. */
+const SETTLE_ON_STOP_MS = 5_000;
+
 export interface AgentOptions {
   config: AgentConfig;
   logger: Logger;
@@ -218,6 +221,9 @@ export class Agent {
     this.stopped = true;
     clearInterval(this.timer);
     await this.beating?.catch(() => undefined);
+    // A request still running records its outcome before the journal closes (a `done` line, not an
+    // interrupted one on the next start); one that takes longer is reported as interrupted then.
+    await this.dispatcher?.settle(SETTLE_ON_STOP_MS);
     await this.transport?.close().catch(() => undefined);
     await this.manager?.close().catch(() => undefined);
     this.journal?.close();

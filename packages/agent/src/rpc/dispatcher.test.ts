@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Journal } from '../journal/journal.js';
 import { createLogger } from '../log.js';
 import { BaseManager } from '../manager/base.js';
@@ -108,5 +108,27 @@ describe('Dispatcher', () => {
     ).rejects.toThrow('prepare asks for "redis" but this agent runs "counting"');
     expect(await dispatcher.dispatch('rpc_ping', { requestId: 'ping-1' }, 'm')).toBe(true);
     expect(journal.get('ping-1')).toBeUndefined();
+  });
+
+  it('settles a request under way, so stopping the agent closes the journal after its done line', async () => {
+    const { manager, dispatcher, journal } = await setup('b1');
+    const running = dispatcher.dispatch('prepare', prepare, 'm1');
+    await vi.waitFor(() => expect(manager.release).toBeDefined());
+    const settled = dispatcher.settle(60_000);
+    manager.release?.();
+    await settled;
+    journal.close(); // what Agent.stop() does next: before settle, the running request failed with "journal is closed"
+    expect(await running).toBeNull();
+    expect(journal.get('r1')).toMatchObject({ state: 'done', outcome: { ok: true } });
+  });
+
+  it('stops waiting for a request that outlasts the bound', async () => {
+    const { manager, dispatcher, journal } = await setup('b1');
+    const running = dispatcher.dispatch('prepare', prepare, 'm1');
+    await vi.waitFor(() => expect(manager.release).toBeDefined());
+    await dispatcher.settle(10);
+    expect(journal.get('r1')).toMatchObject({ state: 'started' });
+    manager.release?.();
+    await running;
   });
 });

@@ -38,6 +38,8 @@ const PREPARED_STATUSES = new Set(['HEALTHY', 'RUNNING', 'RESTARTING', 'SHUTDOWN
  */
 export class Dispatcher {
   private readonly inflight = new Map<string, Promise<Outcome>>();
+  /** Journaled requests from their `started` line to their `done` line: what `settle` waits for. */
+  private readonly journaling = new Set<Promise<unknown>>();
   /** Why the data volume could not be used: the service is FAILED with it until a prepare succeeds. */
   private volumeError: string | undefined;
 
@@ -75,11 +77,14 @@ export class Dispatcher {
         (error: unknown): Outcome => ({ ok: false, error: errorPayload(error) }),
       );
       this.inflight.set(requestId, work);
+      const journaled = work.then((done) => journal.finish(requestId, method, done));
+      this.journaling.add(journaled);
       try {
         outcome = await work;
-        journal.finish(requestId, method, outcome);
+        await journaled;
       } finally {
         this.inflight.delete(requestId);
+        this.journaling.delete(journaled);
       }
       if (outcome.ok) logger.info('done');
       else logger.warn({ code: outcome.error.code, error: outcome.error.message }, 'failed');
@@ -87,6 +92,22 @@ export class Dispatcher {
     }
     if (outcome.ok) return outcome.result;
     throw new AgentError(outcome.error.code as AgentError['code'], outcome.error.message);
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) for the journaled requests under way to record their outcome, so the agent can
+   * close its journal after them: a cast such as `stop_db` may still be running when the agent is told to stop
+   * (delete casts it and revokes at once).
+   */
+  async settle(timeoutMs: number): Promise<void> {
+    if (this.journaling.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    });
+    await Promise.race([Promise.allSettled([...this.journaling]), bound]);
+    clearTimeout(timer);
   }
 
   /** The service status: the manager's probe, or FAILED naming why there is no manager. */
