@@ -8,7 +8,7 @@
  * - the status vocabulary (service, task and composite statuses);
  * - the error family every corral error belongs to (`CorralError`, with a stable `code` and a `kind`).
  *
- * The import graph is tested (contract.test.ts): nothing here may pull in a store, a broker or the task manager.
+ * The import graph is tested (entry-points.test.ts): nothing here may pull in a store, a broker or the task manager.
  */
 
 export * from '../conductor/messages.js';

@@ -10,7 +10,7 @@ import { normalizeSerial, OID, serialBytes } from './names.js';
 import { toPem } from './pem.js';
 
 const DAY_MS = 24 * 3600 * 1000;
-/** How long a CRL we sign is valid; whoever serves it re-issues it at half that (crl-file.ts). */
+/** How long a CRL we sign is valid; whoever serves it re-issues it at half that (messaging/mosquitto-revocation.ts). */
 export const CRL_VALIDITY_DAYS = 7;
 
 export interface RevokedEntry {

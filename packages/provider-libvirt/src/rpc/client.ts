@@ -52,7 +52,7 @@ export interface RpcClientOptions {
    */
   keepaliveIntervalMs?: number;
   keepaliveCount?: number;
-  /** The connection closes with WriteQueueFullError once more than this waits to be sent. Default 8 MiB. */
+  /** The connection closes with WriteQueueFullError once more than this waits to be sent. Default 4 MiB. */
   maxWriteQueueBytes?: number;
 }
 
